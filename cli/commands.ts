@@ -1,0 +1,17 @@
+// The podnet subcommands. Each one lives with the concern it belongs to and is loaded only
+// when it is run, so `podnet --help` and quick commands stay fast.
+export interface CommandModule {
+  main(argv: string[]): Promise<number>;
+}
+
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  /** Shown under a heading in --help. */
+  group: "Cluster" | "Workloads" | "Node components" | "CNI" | "Tools";
+  load: () => Promise<CommandModule>;
+}
+
+export const COMMANDS: CommandEntry[] = [
+  { name: "plugins", group: "CNI", summary: "Walk through the CNI plugins on a throwaway netns, or list them", load: () => import("./plugins-walkthrough.ts") },
+];

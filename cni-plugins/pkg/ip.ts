@@ -1,0 +1,94 @@
+// iproute2 driver: JSON queries (ip -j) and batched changes (ip -batch -).
+// Batch lines are assembled from tokens that are checked to be plain words, so no input
+// can add a command or an argument of its own.
+import { run, type RunOptions } from "./exec.ts";
+import { CniError, ErrCode } from "./errors.ts";
+
+export interface AddrInfo {
+  family: "inet" | "inet6";
+  local: string;
+  prefixlen: number;
+  scope?: string;
+}
+
+export interface LinkInfo {
+  ifindex: number;
+  ifname: string;
+  address?: string;
+  mtu: number;
+  flags: string[];
+  operstate?: string;
+  master?: string;
+  link_netnsid?: number;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string; info_slave_data?: Record<string, unknown> };
+  addr_info?: AddrInfo[];
+}
+
+export interface RouteInfo {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  metric?: number;
+  table?: string;
+  flags?: string[];
+}
+
+const SAFE_TOKEN = /^[A-Za-z0-9_.:\/@%+,=-]+$/;
+
+function token(t: string | number): string {
+  const s = String(t);
+  if (!SAFE_TOKEN.test(s)) throw new CniError(ErrCode.InvalidConfig, `refusing unsafe value ${JSON.stringify(s)} in an ip command`);
+  return s;
+}
+
+/** Runs `ip -batch -` with one command per line; `force` keeps going past failed lines. */
+export function ipBatch(lines: (string | number)[][], opts: RunOptions & { force?: boolean } = {}): void {
+  if (lines.length === 0) return;
+  const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
+  run("ip", opts.force ? ["-force", "-batch", "-"] : ["-batch", "-"], { ...opts, input: script });
+}
+
+/**
+ * Like ipBatch, in JSON mode: every "show" line answers with one JSON document, returned in order.
+ * Lets a plugin change and then read back a netns with a single process start.
+ */
+export function ipBatchJSON<T = unknown>(lines: (string | number)[][], opts: RunOptions = {}): T[] {
+  const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
+  const out = run("ip", ["-j", "-batch", "-"], { ...opts, input: script }).stdout;
+  return out.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as T);
+}
+
+/** Runs one ip command with plain arguments. */
+export function ip(args: (string | number)[], opts: RunOptions = {}): string {
+  return run("ip", args.map(String), opts).stdout;
+}
+
+function parseJSON<T>(text: string): T {
+  const t = text.trim();
+  return (t === "" ? [] : JSON.parse(t)) as T;
+}
+
+/** Link details with addresses, or undefined when there is no such link. */
+export function getLink(name: string, opts: RunOptions = {}): LinkInfo | undefined {
+  const r = run("ip", ["-j", "-d", "addr", "show", "dev", token(name)], { ...opts, allowFail: true });
+  if (r.status !== 0) {
+    if (/does not exist|Cannot find device/i.test(r.stderr)) return undefined;
+    if (opts.allowFail) return undefined;
+    throw new CniError(ErrCode.Kernel, `ip addr show ${name} failed: ${r.stderr.trim()}`);
+  }
+  return parseJSON<LinkInfo[]>(r.stdout)[0];
+}
+
+export function listLinks(opts: RunOptions = {}): LinkInfo[] {
+  return parseJSON<LinkInfo[]>(run("ip", ["-j", "-d", "addr", "show"], opts).stdout);
+}
+
+export function listRoutes(family: 4 | 6, opts: RunOptions & { table?: string } = {}): RouteInfo[] {
+  const args = [`-${family}`, "-j", "route", "show"];
+  if (opts.table) args.push("table", token(opts.table));
+  return parseJSON<RouteInfo[]>(run("ip", args, opts).stdout);
+}
+
+export const familyOf = (address: string): 4 | 6 => (address.includes(":") ? 6 : 4);

@@ -1,0 +1,7 @@
+// Every plugin the multicall executable carries, by the name it is invoked as.
+import type { Plugin } from "./pkg/skel.ts";
+import { loopback } from "./loopback/plugin.ts";
+
+export const PLUGINS: Record<string, Plugin> = {
+  loopback,
+};
