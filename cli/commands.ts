@@ -13,5 +13,6 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: CommandEntry[] = [
+  { name: "agnhost", group: "Tools", summary: "Test servers like Kubernetes' e2e agnhost image: netexec, serve-hostname", load: () => import("../agnhost/main.ts") },
   { name: "plugins", group: "CNI", summary: "Walk through the CNI plugins on a throwaway netns, or list them", load: () => import("./plugins-walkthrough.ts") },
 ];
