@@ -72,8 +72,15 @@ export interface NodeCondition {
   message?: string;
 }
 
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: string;
+  timeAdded?: string;
+}
+
 export interface Node extends KObject {
-  spec?: { podCIDR?: string; podCIDRs?: string[]; unschedulable?: boolean; taints?: { key: string; value?: string; effect: string }[] };
+  spec?: { podCIDR?: string; podCIDRs?: string[]; unschedulable?: boolean; taints?: Taint[] };
   status?: {
     conditions?: NodeCondition[];
     addresses?: { type: "InternalIP" | "ExternalIP" | "Hostname"; address: string }[];

@@ -1,7 +1,9 @@
 // Every plugin the multicall executable carries, by the name it is invoked as.
 import type { Plugin } from "./pkg/skel.ts";
 import { loopback } from "./loopback/plugin.ts";
+import { hostLocal } from "../ipam/host-local/plugin.ts";
 
 export const PLUGINS: Record<string, Plugin> = {
   loopback,
+  "host-local": hostLocal,
 };
