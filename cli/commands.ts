@@ -16,6 +16,7 @@ export interface CommandEntry {
 export const COMMANDS: CommandEntry[] = [
   { name: "agnhost", group: "Tools", summary: "Test servers like Kubernetes' e2e agnhost image: netexec, serve-hostname", load: () => import("../agnhost/main.ts") },
   { name: "dns", group: "Node components", summary: "Cluster DNS server: answers <zone> names from Services, EndpointSlices and Pods", load: () => import("../dns/main.ts") },
+  { name: "kube-proxy", group: "Node components", summary: "Service proxy of one node: programs Services into its netns's nftables (run inside the node netns)", load: () => import("../kube-proxy/main.ts") },
   { name: "apiserver", group: "Node components", summary: "Run the API server (REST, watch, store, scheduler and controllers) on a state directory", load: () => import("../apiserver/main.ts") },
   { name: "plugins", group: "CNI", summary: "Walk through the CNI plugins on a throwaway netns, or list them", load: () => import("./plugins-walkthrough.ts") },
 ];

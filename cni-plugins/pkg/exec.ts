@@ -1,6 +1,28 @@
 // Runs system programs with argument arrays (never a shell), optionally inside a netns via nsenter.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { CniError, ErrCode } from "./errors.ts";
+
+const SYSTEM_DIRS = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"];
+const resolved = new Map<string, string>();
+
+/**
+ * The system's copy of a program (ip, nft, nsenter, ...) by absolute path. A plugin cannot
+ * trust the caller's PATH: under npm scripts it starts with node_modules/.bin, where "nft" is an
+ * unrelated npm tool, and runtimes pass whatever PATH they have.
+ */
+export function systemBinary(name: string): string {
+  let p = resolved.get(name);
+  if (!p) {
+    p = name.includes("/") ? name : (SYSTEM_DIRS.map((d) => `${d}/${name}`).find((f) => existsSync(f)) ?? name);
+    resolved.set(name, p);
+  }
+  return p;
+}
+
+function argvFor(cmd: string, args: string[], netns?: string): string[] {
+  return netns ? [systemBinary("nsenter"), `--net=${netns}`, "--", systemBinary(cmd), ...args] : [systemBinary(cmd), ...args];
+}
 
 export interface RunOptions {
   /** Path of a network namespace to run in (e.g. CNI_NETNS); the current one when absent. */
@@ -29,7 +51,7 @@ export class CommandError extends CniError {
 }
 
 export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResult {
-  const argv = opts.netns ? ["nsenter", `--net=${opts.netns}`, "--", cmd, ...args] : [cmd, ...args];
+  const argv = argvFor(cmd, args, opts.netns);
   const r = spawnSync(argv[0]!, argv.slice(1), {
     input: opts.input ?? "",
     encoding: "utf8",
@@ -43,4 +65,30 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResu
   const res = { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   if (res.status !== 0 && !opts.allowFail) throw new CommandError([cmd, ...args], res.status, res.stderr);
   return res;
+}
+
+/**
+ * Like run(), without blocking: plugins start independent commands (one in the container's
+ * netns, one in their own) at the same time, since each process start costs milliseconds.
+ */
+export function runAsync(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const argv = argvFor(cmd, args, opts.netns);
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.stdin.on("error", () => undefined); // a command that exits without reading its stdin
+    child.on("error", (e) => {
+      if (opts.allowFail) resolve({ status: -1, stdout: "", stderr: e.message });
+      else reject(new CniError(ErrCode.Internal, `cannot run ${cmd}: ${e.message}`));
+    });
+    child.on("close", (code) => {
+      const res = { status: code ?? -1, stdout, stderr };
+      if (res.status !== 0 && !opts.allowFail) reject(new CommandError([cmd, ...args], res.status, res.stderr));
+      else resolve(res);
+    });
+    child.stdin.end(opts.input ?? "");
+  });
 }
