@@ -73,6 +73,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResu
  */
 export function runAsync(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const argv = argvFor(cmd, args, opts.netns);
+  if (BUN?.spawn) return runBun(BUN, cmd, args, argv, opts);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -91,4 +92,29 @@ export function runAsync(cmd: string, args: string[], opts: RunOptions = {}): Pr
     });
     child.stdin.end(opts.input ?? "");
   });
+}
+
+// In the Bun-compiled plugins, Bun's own spawn starts a process in about half the time
+// node:child_process takes there (~1.5 ms against ~3 ms), and ADD starts several.
+interface BunSubprocess {
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  exited: Promise<number>;
+}
+interface BunRuntime {
+  spawn(argv: string[], opts: { stdin: Uint8Array | "ignore"; stdout: "pipe"; stderr: "pipe" }): BunSubprocess;
+}
+const BUN = (globalThis as { Bun?: BunRuntime }).Bun;
+
+async function runBun(bun: BunRuntime, cmd: string, args: string[], argv: string[], opts: RunOptions): Promise<RunResult> {
+  let child: BunSubprocess;
+  try {
+    child = bun.spawn(argv, { stdin: opts.input ? Buffer.from(opts.input) : "ignore", stdout: "pipe", stderr: "pipe" });
+  } catch (e) {
+    if (opts.allowFail) return { status: -1, stdout: "", stderr: (e as Error).message };
+    throw new CniError(ErrCode.Internal, `cannot run ${cmd}: ${(e as Error).message}`);
+  }
+  const [stdout, stderr, status] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  if (status !== 0 && !opts.allowFail) throw new CommandError([cmd, ...args], status, stderr);
+  return { status, stdout, stderr };
 }

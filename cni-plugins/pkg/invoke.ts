@@ -1,7 +1,7 @@
 // Delegation (spec section 4): find the delegate in CNI_PATH, run it with the same environment
 // and stdin, pass its stderr through, and on a failed ADD run its DEL before reporting.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, realpathSync } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrCode } from "./errors.ts";
 import { parseResult } from "./result.ts";
@@ -14,15 +14,21 @@ import type { Command, Result } from "./types.ts";
  */
 export type InProcessRunner = (type: string, env: NodeJS.ProcessEnv, stdin: string) => Promise<Outcome> | undefined;
 let inProcess: InProcessRunner | undefined;
-let selfPath: string | undefined;
+/** Device and inode of our own executable: the plugins are hard links to it, so paths differ. */
+let self: string | undefined;
+
+function identity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
 
 export function setInProcessRunner(runner: InProcessRunner, executable: string): void {
   inProcess = runner;
-  try {
-    selfPath = realpathSync(executable);
-  } catch {
-    selfPath = undefined;
-  }
+  self = identity(executable);
 }
 
 export function findPlugin(type: string, cniPath: string[]): string {
@@ -44,17 +50,9 @@ export function findPlugin(type: string, cniPath: string[]): string {
 async function execDelegate(command: Command, type: string, stdin: string, cniPath: string[]): Promise<Outcome> {
   const path = findPlugin(type, cniPath);
   const env = { ...process.env, CNI_COMMAND: command };
-  if (inProcess && selfPath) {
-    let real: string | undefined;
-    try {
-      real = realpathSync(path);
-    } catch {
-      real = undefined;
-    }
-    if (real === selfPath) {
-      const out = inProcess(type, env, stdin);
-      if (out) return out;
-    }
+  if (inProcess && self && identity(path) === self) {
+    const out = inProcess(type, env, stdin);
+    if (out) return out;
   }
   const r = spawnSync(path, [], { env, input: stdin, encoding: "utf8", stdio: ["pipe", "pipe", "inherit"] });
   if (r.error) throw new CniError(ErrCode.Internal, `cannot run delegate ${type}: ${r.error.message}`);

@@ -1,7 +1,7 @@
 // iproute2 driver: JSON queries (ip -j) and batched changes (ip -batch -).
 // Batch lines are assembled from tokens that are checked to be plain words, so no input
 // can add a command or an argument of its own.
-import { run, type RunOptions } from "./exec.ts";
+import { run, runAsync, type RunOptions, type RunResult } from "./exec.ts";
 import { CniError, ErrCode } from "./errors.ts";
 
 export interface AddrInfo {
@@ -19,6 +19,8 @@ export interface LinkInfo {
   flags: string[];
   operstate?: string;
   master?: string;
+  /** For a veth: the peer's ifindex (in the netns link_netnsid names, when it is another). */
+  link_index?: number;
   link_netnsid?: number;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string; info_slave_data?: Record<string, unknown> };
   addr_info?: AddrInfo[];
@@ -58,6 +60,24 @@ export function ipBatchJSON<T = unknown>(lines: (string | number)[][], opts: Run
   const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
   const out = run("ip", ["-j", "-batch", "-"], { ...opts, input: script }).stdout;
   return out.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as T);
+}
+
+export interface BatchOutcome extends RunResult {
+  /** 1-based number of the line that stopped the batch ("Command failed -:N"), when one did. */
+  failedLine?: number;
+}
+
+/**
+ * `ip -batch -` (or `bridge -batch -`) without blocking and without throwing, so a caller can
+ * run several at once and decide which failures it tolerates (e.g. "File exists" on a line
+ * another ADD raced it to). With `json`, each "show" line answers with one JSON line on stdout.
+ */
+export async function batchAsync(program: "ip" | "bridge", lines: (string | number)[][], opts: RunOptions & { json?: boolean; details?: boolean } = {}): Promise<BatchOutcome> {
+  const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
+  const args = [...(opts.json ? ["-j"] : []), ...(opts.details ? ["-d"] : []), "-batch", "-"];
+  const r = await runAsync(program, args, { netns: opts.netns, input: script, allowFail: true });
+  const m = /Command failed -:(\d+)/.exec(r.stderr);
+  return m ? { ...r, failedLine: Number(m[1]) } : r;
 }
 
 /** Runs one ip command with plain arguments. */
