@@ -21,4 +21,5 @@ export const COMMANDS: CommandEntry[] = [
   { name: "runtime", group: "Node components", summary: "The node's container runtime daemon: pod sandboxes and containers behind a CRI-shaped API", load: () => import("../runtime/cli/runtime.ts") },
   { name: "crictl", group: "Node components", summary: "Inspect and drive a node's runtime like crictl: pods, ps, inspect, exec, logs, stopp, rmp", load: () => import("../runtime/cli/crictl.ts") },
   { name: "plugins", group: "CNI", summary: "Walk through the CNI plugins on a throwaway netns, or list them", load: () => import("./plugins-walkthrough.ts") },
+  { name: "cni", group: "CNI", summary: "Run network configurations like cnitool (add/check/del/gc/status), and the CNI conformance runner", load: () => import("../runtime/cli/cni.ts") },
 ];
