@@ -14,6 +14,14 @@ export interface CommandEntry {
 
 
 export const COMMANDS: CommandEntry[] = [
+  { name: "apply", group: "Workloads", summary: "Create or update objects from YAML/JSON files, like kubectl apply", load: () => import("../kubectl/apply.ts") },
+  { name: "get", group: "Workloads", summary: "List objects as tables, YAML, JSON or names (pods, svc, nodes, endpointslices, deploy, rs, ns)", load: () => import("../kubectl/get.ts") },
+  { name: "describe", group: "Workloads", summary: "Show objects in detail: labels, addresses, ports, endpoints, container states", load: () => import("../kubectl/describe.ts") },
+  { name: "delete", group: "Workloads", summary: "Delete objects by name, label selector or file, and wait until they are gone", load: () => import("../kubectl/delete.ts") },
+  { name: "create", group: "Workloads", summary: "Create a namespace, or objects from files (failing on existing ones)", load: () => import("../kubectl/create.ts") },
+  { name: "scale", group: "Workloads", summary: "Set the replicas of a Deployment or ReplicaSet", load: () => import("../kubectl/scale.ts") },
+  { name: "exec", group: "Workloads", summary: "Run a command in a pod's container", load: () => import("../kubectl/exec.ts") },
+  { name: "logs", group: "Workloads", summary: "Print (or follow) a pod container's logs", load: () => import("../kubectl/logs.ts") },
   { name: "agnhost", group: "Tools", summary: "Test servers like Kubernetes' e2e agnhost image: netexec, serve-hostname", load: () => import("../agnhost/main.ts") },
   { name: "dns", group: "Node components", summary: "Cluster DNS server: answers <zone> names from Services, EndpointSlices and Pods", load: () => import("../dns/main.ts") },
   { name: "kube-proxy", group: "Node components", summary: "Service proxy of one node: programs Services into its netns's nftables (run inside the node netns)", load: () => import("../kube-proxy/main.ts") },
