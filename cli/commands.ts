@@ -12,8 +12,15 @@ export interface CommandEntry {
   load: () => Promise<CommandModule>;
 }
 
+const cluster = (verb: "upMain" | "downMain" | "statusMain" | "externalMain" | "proxyMain") => async (): Promise<CommandModule> => ({ main: (await import("../cluster/cli.ts"))[verb] });
 
 export const COMMANDS: CommandEntry[] = [
+  { name: "demo", group: "Cluster", summary: "The main job: a 3-node cluster, the examples, and the four networking problems checked", load: () => import("../cluster/demo.ts") },
+  { name: "up", group: "Cluster", summary: "Create (or repair) an emulated cluster: fabric, nodes, API server, DNS", load: cluster("upMain") },
+  { name: "down", group: "Cluster", summary: "Remove a cluster: processes, namespaces, links, nftables tables, state", load: cluster("downMain") },
+  { name: "status", group: "Cluster", summary: "Nodes, pod CIDRs, readiness and process health of a cluster", load: cluster("statusMain") },
+  { name: "proxy", group: "Cluster", summary: "podnet proxy rules NODE: what kube-proxy programmed on a node", load: cluster("proxyMain") },
+  { name: "external", group: "Cluster", summary: "Run a command in the external client netns (outside the cluster, on the fabric)", load: cluster("externalMain") },
   { name: "apply", group: "Workloads", summary: "Create or update objects from YAML/JSON files, like kubectl apply", load: () => import("../kubectl/apply.ts") },
   { name: "get", group: "Workloads", summary: "List objects as tables, YAML, JSON or names (pods, svc, nodes, endpointslices, deploy, rs, ns)", load: () => import("../kubectl/get.ts") },
   { name: "describe", group: "Workloads", summary: "Show objects in detail: labels, addresses, ports, endpoints, container states", load: () => import("../kubectl/describe.ts") },
@@ -29,5 +36,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: "runtime", group: "Node components", summary: "The node's container runtime daemon: pod sandboxes and containers behind a CRI-shaped API", load: () => import("../runtime/cli/runtime.ts") },
   { name: "kubelet", group: "Node components", summary: "The node agent: runs the pods of its node (manifests dir and/or API server) through the runtime and CNI", load: () => import("../kubelet/main.ts") },
   { name: "crictl", group: "Node components", summary: "Inspect and drive a node's runtime like crictl: pods, ps, inspect, exec, logs, stopp, rmp", load: () => import("../runtime/cli/crictl.ts") },
+  { name: "plugins", group: "CNI", summary: "List the built CNI plugins (CNI_PATH) and the protocol versions each supports", load: () => import("./plugins.ts") },
   { name: "cni", group: "CNI", summary: "Run network configurations like cnitool (add/check/del/gc/status), and the CNI conformance runner", load: () => import("../runtime/cli/cni.ts") },
 ];

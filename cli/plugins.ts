@@ -2,20 +2,14 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-export function distDir(): string {
-  // dist/podnet.mjs -> dist; cli/plugins-walkthrough.ts (tests, tsx) -> <root>/dist
-  const here = dirname(fileURLToPath(import.meta.url));
-  return existsSync(join(here, "cni", "bin")) ? here : join(here, "..", "dist");
-}
+import { podnetEntry } from "../cluster/processes.ts";
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help")) {
     process.stdout.write("Usage: podnet plugins\n\nLists the CNI plugins built into dist/cni/bin and the protocol versions each supports.\n");
     return 0;
   }
-  const bin = join(distDir(), "cni", "bin");
+  const bin = join(dirname(podnetEntry()), "cni", "bin");
   process.stdout.write(`CNI_PATH=${bin}\n`);
   for (const name of ["bridge", "host-local", "portmap", "loopback"]) {
     const p = join(bin, name);

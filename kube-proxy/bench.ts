@@ -6,7 +6,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { pathToFileURL } from "node:url";
 import type { EndpointSlice, Service } from "../apiserver/types.ts";
 import { ChangeTracker } from "./change-tracker.ts";
 import { makeRunner, type Runner } from "./exec.ts";
@@ -205,12 +204,4 @@ export function formatProxyBench(figs: ProxyBenchFigures[]): string {
     );
   }
   return lines.join("\n") + "\n";
-}
-
-// `node --import tsx kube-proxy/bench.ts [SIZES...]`: prints the table and the JSON.
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
-  const figs = await benchKubeProxy({ sizes: sizes.length ? sizes : undefined, log: (m) => process.stderr.write(m + "\n") });
-  process.stdout.write(formatProxyBench(figs));
-  process.stdout.write(JSON.stringify(figs, null, 2) + "\n");
 }

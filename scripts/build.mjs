@@ -3,11 +3,12 @@
 //   dist/cni/bin/podnet-cni   one self-contained executable (Bun-compiled) carrying every plugin;
 //   dist/cni/bin/<plugin>     hard links to it: bridge, host-local, portmap, loopback;
 //   dist/cni/node/<plugin>    the same plugins as single-file JS bundles with a node shebang;
-//   dist/podnet.mjs           the podnet command (Node), with its daemons and tools.
+//   dist/podnet.mjs           the podnet command (Node), with its daemons and tools;
+//   dist/bin/podnet           a link to it, for PATH.
 // Bun is used for its start-up time: a CNI plugin is a process started per call, and Node
 // alone needs 60-80 ms to start here while Bun's compiled executables need about 5 ms.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -65,6 +66,11 @@ if (want("cli") && existsSync(join(root, "cli/podnet.ts"))) {
   writeFileSync(out, `#!/usr/bin/env node\n${body}`);
   chmodSync(out, 0o755);
   renameSync(out, join(root, "dist/podnet.mjs"));
-  console.log("built dist/podnet.mjs");
+  // dist/bin/podnet: a directory to put on PATH (containers get it) so `podnet ...` just works.
+  const binStage = join(stage, "bin");
+  mkdirSync(binStage, { recursive: true });
+  symlinkSync("../podnet.mjs", join(binStage, "podnet"));
+  publish(binStage, join(root, "dist/bin"));
+  console.log("built dist/podnet.mjs (and dist/bin/podnet)");
 }
 rmSync(stage, { recursive: true, force: true });
