@@ -8,7 +8,7 @@ import { delegate, delegateAdd } from "../pkg/invoke.ts";
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { runAsync } from "../pkg/exec.ts";
 import { familyOf, type LinkInfo } from "../pkg/ip.ts";
-import { getSysctl, requireNetns, setSysctl } from "../pkg/netns.ts";
+import { getSysctl, requireNetns, setSysctl, trySysctlIn } from "../pkg/netns.ts";
 import type { PluginContext } from "../pkg/skel.ts";
 import type { IPConfig, Result, Route } from "../pkg/types.ts";
 import { firstHost, formatPrefix, subnetOf } from "./cidr.ts";
@@ -118,7 +118,7 @@ export async function cmdAdd(ctx: PluginContext): Promise<Result> {
         : e);
     });
     const arp = conf.ipamType
-      ? runAsync("sysctl", ["-q", "-w", `net/ipv4/conf/${ifname}/arp_notify=1`], { netns, allowFail: true })
+      ? trySysctlIn(netns, `net/ipv4/conf/${ifname}/arp_notify`, "1")
       : Promise.resolve(undefined);
     let ipam: Result | undefined;
     try {

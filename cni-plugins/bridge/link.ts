@@ -69,17 +69,24 @@ export interface VethSpec {
 }
 
 /**
- * Creates the pair from inside the container's netns, the host end going straight into ours
- * (iproute2 here cannot name a netns by path). Fails with code 103, having changed nothing,
- * when the container already has `ifname`. Returns the host end's name.
+ * Creates the veth pair, one end in the container's netns. Fails with code 103, having changed
+ * nothing, when the container already has `ifname`. Returns the host end's name.
  */
 export async function createVeth(v: VethSpec): Promise<string> {
   const mtu = v.mtu ? ["mtu", v.mtu] : [];
+  // A netns that iproute2 can name (/run/netns/NAME) gets the container end straight from our
+  // netns: one process. Any other path (e.g. /proc/PID/ns/net): made inside it, the host end
+  // sent to our netns by pid, through nsenter so that this thread stays home meanwhile.
+  const named = NAMED_NETNS.exec(v.netns)?.[1];
   for (let attempt = 0; attempt < 4; attempt++) {
     const host = randomVethName();
-    const line = ["link", "add", "name", v.ifname, "address", v.containerMac, ...mtu, "type", "veth", "peer", "name", host, "address", v.hostMac, ...mtu, "netns", process.pid];
-    const r = await batchAsync("ip", [line], { netns: v.netns });
+    const hostEnd = ["name", host, "address", v.hostMac, ...mtu];
+    const containerEnd = ["name", v.ifname, "address", v.containerMac, ...mtu];
+    const r = named
+      ? await batchAsync("ip", [["link", "add", ...hostEnd, "type", "veth", "peer", ...containerEnd, "netns", named]])
+      : await batchAsync("ip", [["link", "add", ...containerEnd, "type", "veth", "peer", ...hostEnd, "netns", process.pid]], { netns: v.netns, nsenter: true });
     if (r.status === 0) return host;
+    if (named && /Invalid "netns" value/.test(r.stderr)) throw new CniError(ErrCode.NetnsUnusable, `cannot enter the container's network namespace ${v.netns}`, message(r.stderr));
     const ns = netnsFailure(r.stderr, v.netns);
     if (ns) throw ns;
     if (!EXISTS.test(r.stderr)) throw new CniError(ErrCode.Kernel, `cannot create the veth pair for ${v.ifname}: ${message(r.stderr)}`);
@@ -91,6 +98,9 @@ export async function createVeth(v: VethSpec): Promise<string> {
   }
   throw new CniError(ErrCode.Kernel, `cannot create the veth pair for ${v.ifname}: no free host-side name found`);
 }
+
+/** Netns paths iproute2 can refer to by name. */
+const NAMED_NETNS = /^\/(?:var\/)?run\/netns\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/;
 
 /** `ip -j -d addr show` of each named link in our netns (all must exist). */
 export async function showLinks(names: string[]): Promise<LinkInfo[]> {

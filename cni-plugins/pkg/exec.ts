@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { CniError, ErrCode } from "./errors.ts";
+import { enterNetns, NetnsError } from "./libc.ts";
 
 const SYSTEM_DIRS = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"];
 const resolved = new Map<string, string>();
@@ -24,12 +25,31 @@ function argvFor(cmd: string, args: string[], netns?: string): string[] {
   return netns ? [systemBinary("nsenter"), `--net=${netns}`, "--", systemBinary(cmd), ...args] : [systemBinary(cmd), ...args];
 }
 
+/**
+ * Starts a process in `netns` (or here). With setns(2) available the child is started from
+ * inside the netns directly; otherwise through nsenter, one process start more.
+ */
+function startIn<T>(netns: string | undefined, cmd: string, args: string[], start: (argv: string[]) => T, viaNsenter = false): T {
+  const leave = netns && !viaNsenter ? enterNetns(netns) : undefined;
+  if (!leave) return start(argvFor(cmd, args, netns));
+  try {
+    return start([systemBinary(cmd), ...args]);
+  } finally {
+    leave();
+  }
+}
+
 export interface RunOptions {
   /** Path of a network namespace to run in (e.g. CNI_NETNS); the current one when absent. */
   netns?: string;
   input?: string;
   /** Return the failed result instead of throwing. */
   allowFail?: boolean;
+  /**
+   * Enter `netns` through nsenter even when setns(2) is available: for commands that name this
+   * process's own netns (`netns <our pid>`), which must not be read while this thread is elsewhere.
+   */
+  nsenter?: boolean;
 }
 
 export interface RunResult {
@@ -50,14 +70,32 @@ export class CommandError extends CniError {
   }
 }
 
+/** A netns that cannot be entered fails like nsenter does: exit status 1 and its message. */
+function netnsFailure(e: unknown, cmd: string, args: string[], opts: RunOptions): RunResult {
+  if (!(e instanceof NetnsError)) throw e;
+  const res = { status: 1, stdout: "", stderr: e.stderr + "\n" };
+  if (!opts.allowFail) throw new CommandError([cmd, ...args], res.status, res.stderr);
+  return res;
+}
+
 export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResult {
-  const argv = argvFor(cmd, args, opts.netns);
-  const r = spawnSync(argv[0]!, argv.slice(1), {
-    input: opts.input ?? "",
-    encoding: "utf8",
-    stdio: ["pipe", "pipe", "pipe"],
-    maxBuffer: 256 * 1024 * 1024,
-  });
+  try {
+    return runSync(cmd, args, opts);
+  } catch (e) {
+    return netnsFailure(e, cmd, args, opts);
+  }
+}
+
+function runSync(cmd: string, args: string[], opts: RunOptions): RunResult {
+  const r = startIn(opts.netns, cmd, args, (argv) =>
+    spawnSync(argv[0]!, argv.slice(1), {
+      input: opts.input ?? "",
+      encoding: "utf8",
+      stdio: ["pipe", "pipe", "pipe"],
+      maxBuffer: 256 * 1024 * 1024,
+    }),
+    opts.nsenter,
+  );
   if (r.error) {
     if (opts.allowFail) return { status: -1, stdout: "", stderr: String(r.error.message) };
     throw new CniError(ErrCode.Internal, `cannot run ${cmd}: ${r.error.message}`);
@@ -71,11 +109,17 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResu
  * Like run(), without blocking: plugins start independent commands (one in the container's
  * netns, one in their own) at the same time, since each process start costs milliseconds.
  */
-export function runAsync(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const argv = argvFor(cmd, args, opts.netns);
-  if (BUN?.spawn) return runBun(BUN, cmd, args, argv, opts);
+export async function runAsync(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  try {
+    return await (BUN?.spawn ? runBun(BUN, cmd, args, opts) : runNode(cmd, args, opts));
+  } catch (e) {
+    return netnsFailure(e, cmd, args, opts);
+  }
+}
+
+function runNode(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    const child = startIn(opts.netns, cmd, args, (argv) => spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] }), opts.nsenter);
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -106,11 +150,12 @@ interface BunRuntime {
 }
 const BUN = (globalThis as { Bun?: BunRuntime }).Bun;
 
-async function runBun(bun: BunRuntime, cmd: string, args: string[], argv: string[], opts: RunOptions): Promise<RunResult> {
+async function runBun(bun: BunRuntime, cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
   let child: BunSubprocess;
   try {
-    child = bun.spawn(argv, { stdin: opts.input ? Buffer.from(opts.input) : "ignore", stdout: "pipe", stderr: "pipe" });
+    child = startIn(opts.netns, cmd, args, (argv) => bun.spawn(argv, { stdin: opts.input ? Buffer.from(opts.input) : "ignore", stdout: "pipe", stderr: "pipe" }), opts.nsenter);
   } catch (e) {
+    if (e instanceof NetnsError) throw e;
     if (opts.allowFail) return { status: -1, stdout: "", stderr: (e as Error).message };
     throw new CniError(ErrCode.Internal, `cannot run ${cmd}: ${(e as Error).message}`);
   }

@@ -75,7 +75,7 @@ export interface BatchOutcome extends RunResult {
 export async function batchAsync(program: "ip" | "bridge", lines: (string | number)[][], opts: RunOptions & { json?: boolean; details?: boolean } = {}): Promise<BatchOutcome> {
   const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
   const args = [...(opts.json ? ["-j"] : []), ...(opts.details ? ["-d"] : []), "-batch", "-"];
-  const r = await runAsync(program, args, { netns: opts.netns, input: script, allowFail: true });
+  const r = await runAsync(program, args, { netns: opts.netns, nsenter: opts.nsenter, input: script, allowFail: true });
   const m = /Command failed -:(\d+)/.exec(r.stderr);
   return m ? { ...r, failedLine: Number(m[1]) } : r;
 }

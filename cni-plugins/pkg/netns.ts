@@ -1,7 +1,10 @@
 // Network namespace references (CNI_NETNS) and sysctls inside them.
-import { statSync, writeFileSync, readFileSync } from "node:fs";
-import { run } from "./exec.ts";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { run, runAsync } from "./exec.ts";
 import { CniError, ErrCode } from "./errors.ts";
+import { enterNetns } from "./libc.ts";
+
+export { enterNetns };
 
 /** True when `path` names something that exists (a netns bind mount or /proc/PID/ns/net). */
 export function netnsExists(path: string): boolean {
@@ -28,17 +31,46 @@ function checkKey(key: string): void {
   if (!SYSCTL_KEY.test(key) || key.split("/").some((p) => p === "." || p === "..")) throw new CniError(ErrCode.Internal, `bad sysctl key ${key}`);
 }
 
-/** Writes a sysctl in the current netns, or in `netns` through nsenter + sysctl(8). */
+/** Writes a sysctl in the current netns, or in `netns` (through setns, else nsenter + sysctl(8)). */
 export function setSysctl(key: string, value: string, netns?: string): void {
   checkKey(key);
-  if (netns) {
+  const leave = netns ? enterNetns(netns) : undefined;
+  if (netns && !leave) {
     run("sysctl", ["-q", "-w", `${key}=${value}`], { netns });
     return;
   }
-  writeFileSync(`/proc/sys/${key}`, value);
+  try {
+    writeFileSync(`/proc/sys/${key}`, value);
+  } finally {
+    leave?.();
+  }
 }
 
 export function getSysctl(key: string): string {
   checkKey(key);
   return readFileSync(`/proc/sys/${key}`, "utf8").trim();
+}
+
+/**
+ * Best-effort sysctl in another netns that does not hold up the caller: written at once through
+ * setns(2) when possible, else by sysctl(8) under nsenter in the background. Resolves to whether
+ * it was written.
+ */
+export async function trySysctlIn(netns: string, key: string, value: string): Promise<boolean> {
+  checkKey(key);
+  let leave: (() => void) | undefined;
+  try {
+    leave = enterNetns(netns);
+  } catch {
+    return false;
+  }
+  if (!leave) return (await runAsync("sysctl", ["-q", "-w", `${key}=${value}`], { netns, allowFail: true })).status === 0;
+  try {
+    writeFileSync(`/proc/sys/${key}`, value);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    leave();
+  }
 }

@@ -6,30 +6,10 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, constants, openSync } from "node:fs";
 import { CniError, ErrCode } from "../../cni-plugins/pkg/errors.ts";
+import { libc, LOCK_EX } from "../../cni-plugins/pkg/libc.ts";
 
 export interface FileLock {
   release(): void;
-}
-
-const LOCK_EX = 2;
-type FlockFn = (fd: number, op: number) => number;
-// A cache of what this process can do (not state about any lock): undefined until first tried.
-let ffiFlock: FlockFn | null | undefined;
-
-async function loadFfiFlock(): Promise<FlockFn | null> {
-  if (ffiFlock !== undefined) return ffiFlock;
-  ffiFlock = null;
-  // PODNET_FLOCK=child forces the flock(1) path (to measure it, or where FFI misbehaves).
-  if (!process.versions.bun || process.env.PODNET_FLOCK === "child") return null;
-  try {
-    // A computed specifier keeps bundlers for Node from trying to resolve the Bun-only module.
-    const spec = "bun:ffi";
-    const ffi = (await import(spec)) as { dlopen(lib: string, syms: object): { symbols: { flock: FlockFn } } };
-    ffiFlock = ffi.dlopen("libc.so.6", { flock: { args: ["i32", "i32"], returns: "i32" } }).symbols.flock;
-  } catch {
-    ffiFlock = null; // no glibc (musl) or no FFI: flock(1) still works
-  }
-  return ffiFlock;
 }
 
 const FLOCK_PROGRAMS = ["flock", "/usr/bin/flock", "/bin/flock"];
@@ -54,9 +34,10 @@ export async function lockFile(path: string): Promise<FileLock> {
     throw new CniError(ErrCode.IOFailure, `cannot open lock file ${path}: ${(e as Error).message}`);
   }
   try {
-    const flock = await loadFfiFlock();
     // flock(2) can fail with EINTR; a second try, then flock(1), covers it without needing errno.
-    if (!flock || (flock(fd, LOCK_EX) !== 0 && flock(fd, LOCK_EX) !== 0)) flockViaChild(fd, path);
+    // PODNET_FLOCK=child forces flock(1), to measure it.
+    const direct = process.env.PODNET_FLOCK === "child" ? null : libc;
+    if (!direct || (direct.flock(fd, LOCK_EX) !== 0 && direct.flock(fd, LOCK_EX) !== 0)) flockViaChild(fd, path);
   } catch (e) {
     closeSync(fd);
     throw e;

@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { join } from "node:path";
 import { validateResult } from "../../cni-plugins/pkg/result.ts";
 import { OUR_NODE_BIN } from "../helpers/cni.ts";
-import { inNetns, removeNetns } from "../helpers/netns.ts";
+import { inNetns, ipJSON, removeNetns } from "../helpers/netns.ts";
 import { addrsOf, call, conf, IPAM_PATH, ipOf, link, links, masqRules, NFT, OURS, ourRules, pod, taggedRules, reservations, routes, setup, VERSIONS, withPrev } from "./bridge-fixture.ts";
 
 const sysctl = async (ns: { path: string }, key: string) => String((await inNetns(ns as any, "cat", [`/proc/sys/${key}`])).stdout).trim();
@@ -462,4 +462,27 @@ test("VERSION and the about text", async (t) => {
   const about = await execa(OURS, [], { env: { CNI_COMMAND: "" }, reject: false });
   t.is(about.exitCode, 0);
   t.regex(String(about.stderr), /CNI bridge plugin/);
+});
+
+test("a container netns given as /proc/PID/ns/net (not a name iproute2 knows) works the same", async (t) => {
+  const e = await setup(t);
+  const p = await pod(t);
+  // A process that lives in the pod's netns; its /proc entry is the netns reference a runtime
+  // without /run/netns bind mounts would pass.
+  const holder = inNetns(p, "sleep", ["600"], { reject: false });
+  t.teardown(() => {
+    holder.kill("SIGKILL");
+  });
+  const path = `/proc/${holder.pid}/ns/net`;
+  const add = await call(e, p, conf(e), "ADD", { netns: path });
+  t.is(add.code, 0, add.stdout);
+  t.is(add.json.interfaces[2].sandbox, path);
+  const [eth0] = await ipJSON(p, ["addr", "show", "dev", "eth0"]);
+  t.is(eth0.addr_info.find((a: any) => a.family === "inet").local, add.json.ips[0].address.split("/")[0]);
+  const again = await call(e, p, conf(e), "ADD", { netns: path, containerID: "c2" });
+  t.is(again.code, 1);
+  t.is(again.json.code, 103, "eth0 exists: refused, through the /proc path too");
+  const del = await call(e, p, { ...conf(e), prevResult: add.json }, "DEL", { netns: path });
+  t.is(del.code, 0, del.stdout);
+  t.deepEqual((await ipJSON(p, ["link", "show"])).map((l: any) => l.ifname), ["lo"]);
 });
