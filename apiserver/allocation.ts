@@ -96,7 +96,6 @@ export class Allocators {
           if (p.nodePort && before?.nodePort === p.nodePort) delete p.nodePort;
         }
       }
-      if (!needsHealthCheck(spec) && spec.healthCheckNodePort === o.healthCheckNodePort) delete spec.healthCheckNodePort;
       const external = spec.type === "NodePort" || spec.type === "LoadBalancer";
       if (!external && spec.externalTrafficPolicy === o.externalTrafficPolicy) delete spec.externalTrafficPolicy;
       if (spec.type !== "LoadBalancer") {
@@ -107,6 +106,9 @@ export class Allocators {
       }
       if (spec.type === "ExternalName" && spec.internalTrafficPolicy === o.internalTrafficPolicy) delete spec.internalTrafficPolicy;
     }
+    // The health check port goes with the need for it, also when only externalTrafficPolicy
+    // changes (Local -> Cluster), as Kubernetes does.
+    if (!needsHealthCheck(spec) && spec.healthCheckNodePort === o.healthCheckNodePort) delete spec.healthCheckNodePort;
     if (hasClusterIP(spec) && hasClusterIP(o) && !spec.clusterIP && o.clusterIP) {
       spec.clusterIP = o.clusterIP;
       spec.clusterIPs ??= o.clusterIPs;

@@ -168,3 +168,15 @@ test("Nodes, EndpointSlices and Namespaces are validated too", async (t) => {
   t.is((await apiError(client.create(resourcePath("pods", "default"), [1, 2]), 400)).reason, "BadRequest");
   t.is((await apiError(client.update(resourcePath("services", "default", "kubernetes"), { metadata: { name: "other" }, spec: {} }), 400)).reason, "BadRequest");
 });
+
+test("externalTrafficPolicy Local -> Cluster on a LoadBalancer drops its health check node port and frees it", async (t) => {
+  const { client } = await startTestServer(t);
+  const path = resourcePath("services", "default");
+  const lb = await client.create<Service>(path, { metadata: { name: "lb" }, spec: { type: "LoadBalancer", externalTrafficPolicy: "Local", selector: { app: "x" }, ports: [{ port: 80 }] } });
+  const hc = lb.spec.healthCheckNodePort;
+  t.truthy(hc);
+  const cluster = await client.update<Service>(resourcePath("services", "default", "lb"), { ...lb, spec: { ...lb.spec, externalTrafficPolicy: "Cluster" } });
+  t.is(cluster.spec.healthCheckNodePort, undefined);
+  const reuse = await client.create<Service>(path, { metadata: { name: "np" }, spec: { type: "NodePort", selector: { app: "x" }, ports: [{ port: 80, nodePort: hc }] } });
+  t.is(reuse.spec.ports?.[0]?.nodePort, hc, "the port was released");
+});
