@@ -243,6 +243,12 @@ export class Kubelet {
     this.syncPods();
     for (const w of this.workers.values()) w.kick();
     this.mirrors?.kick();
+    // Like the kubelet's status manager, compare the API server's copy with ours now and then,
+    // so that a status overwritten without a watch event reaching us is repaired too.
+    for (const p of this.podInformer?.list() ?? []) {
+      const w = p.metadata.uid ? this.workers.get(p.metadata.uid) : undefined;
+      if (w && !isMirrorPod(p)) this.statusManager?.observed(w.uid, p.status, { namespace: p.metadata.namespace!, name: p.metadata.name!, uid: w.uid });
+    }
   }
 
   private isStatic(pod: Pod): boolean {

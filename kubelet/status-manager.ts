@@ -20,7 +20,10 @@ interface Entry {
   /** Fingerprint of the status last accepted by the API server. */
   sent?: string;
   inflight: boolean;
+  /** A newer status of ours arrived while a write was in flight. */
   again: boolean;
+  /** The API server's copy was seen to differ while a write was in flight: write again after it. */
+  stale: boolean;
   retryTimer?: NodeJS.Timeout;
   failures: number;
 }
@@ -40,7 +43,7 @@ export class StatusManager {
   set(uid: string, status: PodStatus, target: StatusTarget | undefined): void {
     let e = this.entries.get(uid);
     if (!e) {
-      e = { status, target, inflight: false, again: false, failures: 0 };
+      e = { status, target, inflight: false, again: false, stale: false, failures: 0 };
       this.entries.set(uid, e);
     }
     e.status = status;
@@ -59,6 +62,8 @@ export class StatusManager {
       return;
     }
     e.sent = undefined;
+    // A write in flight may land before or after the change we just saw: write again after it.
+    if (e.inflight) e.stale = true;
     this.push(uid, e);
   }
 
@@ -85,6 +90,7 @@ export class StatusManager {
   private async send(uid: string, e: Entry): Promise<void> {
     e.inflight = true;
     e.again = false;
+    e.stale = false;
     const target = e.target!;
     const status = e.status;
     const body: Record<string, unknown> = { ...status };
@@ -109,6 +115,12 @@ export class StatusManager {
     } finally {
       e.inflight = false;
     }
-    if (e.again && this.entries.get(uid) === e && statusFingerprint(e.status) !== e.sent) this.push(uid, e);
+    if (this.entries.get(uid) !== e) return;
+    if (e.stale) {
+      // The API server's copy changed while we wrote: ours may have been overwritten. One more
+      // write costs little; its own watch event then confirms the copy matches.
+      e.sent = undefined;
+      this.push(uid, e);
+    } else if (e.again && statusFingerprint(e.status) !== e.sent) this.push(uid, e);
   }
 }
