@@ -20,6 +20,8 @@ const TAINT_NOT_READY = "node.kubernetes.io/not-ready";
 export class NodeLifecycleController {
   /** Node name -> [last heartbeat value seen, local time (ms) it was first seen]. */
   private readonly seen = new Map<string, [string | undefined, number]>();
+  /** Node name -> its Ready status after the last pass (pods are marked when it leaves True). */
+  private readonly lastReady = new Map<string, string>();
   /** Node name -> when pods were first found bound to it while it did not exist. */
   private readonly missingSince = new Map<string, number>();
   private timer?: NodeJS.Timeout;
@@ -74,12 +76,17 @@ export class NodeLifecycleController {
         if (now - since > this.gracePeriodMs && ready?.status !== "Unknown") this.markUnknown(node, !ready);
         this.syncTaints(name);
         const status = this.registry.tryGet<Node>("nodes", undefined, name)?.obj.status?.conditions?.find((c) => c.type === "Ready")?.status;
-        if (status !== undefined && status !== "True") this.markPodsNotReady(name);
+        // Once, when the node stops being Ready (as Kubernetes does), not on every pass: a kubelet
+        // that comes back reports its pods' readiness before its first heartbeat lands, and that
+        // report must not be overwritten by a pass that still sees the old node status.
+        if (status !== undefined && status !== "True" && this.lastReady.get(name) !== status) this.markPodsNotReady(name);
+        if (status !== undefined) this.lastReady.set(name, status);
       } catch (e) {
         if (!(e instanceof Error && /not found/.test(e.message))) throw e;
       }
     }
     for (const n of this.seen.keys()) if (!names.has(n)) this.seen.delete(n);
+    for (const n of this.lastReady.keys()) if (!names.has(n)) this.lastReady.delete(n);
     this.collectOrphanPods(names, now);
   }
 

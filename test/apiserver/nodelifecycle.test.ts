@@ -81,3 +81,19 @@ test("a node that never reports turns Unknown; pods of a deleted node are collec
   });
   t.is((await client.list<Pod>(resourcePath("pods"))).items.length, 0);
 });
+
+test("pods are marked not ready once, when their node stops being Ready: a kubelet's later report is not overwritten", async (t) => {
+  // A kubelet that comes back reports its pods' readiness, and its first heartbeat may land after
+  // that; the controller must not mark the pods again while it still sees the node NotReady.
+  const { client } = await startTestServer(t, { nodeMonitorGracePeriodSeconds: 1 });
+  await createReadyNode(client, "n1");
+  await runningPod(client, "default", "p", { labels: { app: "p" }, node: "n1", ip: "10.244.0.9" });
+  const podReady = async () => (await client.get<Pod>(resourcePath("pods", "default", "p"))).status?.conditions?.find((c) => c.type === "Ready");
+  await eventually("n1 Unknown", async () => readyOf(await client.get<Node>(resourcePath("nodes", undefined, "n1")))?.status === "Unknown");
+  await eventually("p marked not ready", async () => (await podReady())?.reason === "NodeNotReady");
+  await setPodStatus(client, "default", "p", "10.244.0.9", true);
+  // Several monitor passes (every 250 ms with a 1 s grace period) while the node stays Unknown.
+  await new Promise((r) => setTimeout(r, 1500));
+  t.is(readyOf(await client.get<Node>(resourcePath("nodes", undefined, "n1")))?.status, "Unknown");
+  t.is((await podReady())?.status, "True");
+});
