@@ -32,8 +32,8 @@ export class RuntimeNode {
   readonly prefix: string;
   readonly client: RuntimeClient;
   daemon?: ChildProcess;
-  /** Every holder and container main process seen, to check that none is left. */
-  readonly pids = new Set<number>();
+  /** Every holder and container main process seen (pid -> start time), to check that none is left. */
+  readonly pids = new Map<number, string>();
   /** Inodes of every sandbox netns made, to check that no process is left inside one. */
   readonly netnsInodes = new Set<number>();
 
@@ -86,13 +86,23 @@ export class RuntimeNode {
     return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   }
 
+  /** Records a process of this node (with its start time, so a reused pid is not taken for it). */
+  remember(pid: number): void {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      this.pids.set(pid, stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!);
+    } catch {
+      /* already gone: nothing to check later */
+    }
+  }
+
   /** Runs a sandbox and records its holder and netns for the leak checks. */
   async runPod(config: Omit<PodSandboxConfig, "metadata"> & { metadata?: Partial<PodSandboxConfig["metadata"]> } = {}): Promise<{ id: string; netnsPath: string; netnsName: string; holder: number }> {
     const name = config.metadata?.name ?? uniqueName("pod-");
     const full: PodSandboxConfig = { ...config, metadata: { name, namespace: "default", uid: `uid-${name}`, attempt: 0, ...config.metadata } };
     const { podSandboxId, netnsPath } = await this.client.runPodSandbox({ config: full });
     const st = await this.client.podSandboxStatus({ podSandboxId, verbose: true });
-    this.pids.add(st.info!.pid);
+    this.remember(st.info!.pid);
     this.netnsInodes.add(statSync(netnsPath).ino);
     return { id: podSandboxId, netnsPath, netnsName: st.info!.netnsName, holder: st.info!.pid };
   }
@@ -102,7 +112,7 @@ export class RuntimeNode {
     const { containerId } = await this.client.createContainer({ podSandboxId, config: { metadata: { name }, image: { image: "host" }, command, ...extra } });
     await this.client.startContainer({ containerId });
     const st = await this.client.containerStatus({ containerId, verbose: true });
-    if (st.info!.pid) this.pids.add(st.info!.pid);
+    if (st.info!.pid) this.remember(st.info!.pid);
     return { id: containerId, pid: st.info!.pid };
   }
 
@@ -127,6 +137,18 @@ export class RuntimeNode {
   /** What is left of this node's sandboxes: netns, processes, state files. */
   leftovers(): Leftovers {
     const netns = readdirSync("/run/netns").filter((n) => n.startsWith(this.prefix));
+    // The kernel reuses a freed netns's inode number, and pids are reused: a number that was ours
+    // may now be another test's (its netns mounted under another name, its process started
+    // later). Those are not ours, and must never be killed by destroy().
+    const othersNetns = new Set<number>();
+    for (const n of readdirSync("/run/netns")) {
+      if (n.startsWith(this.prefix)) continue;
+      try {
+        othersNetns.add(statSync(join("/run/netns", n)).ino);
+      } catch {
+        /* removed meanwhile */
+      }
+    }
     const processes: number[] = [];
     for (const name of readdirSync("/proc")) {
       if (!/^\d+$/.test(name)) continue;
@@ -134,9 +156,11 @@ export class RuntimeNode {
       if (pid === this.daemon?.pid) continue;
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (fields[0] === "Z") continue;
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        const mine = this.pids.has(pid) || cmdline.includes(this.base) || this.netnsInodes.has(statSync(`/proc/${pid}/ns/net`).ino);
+        const netnsIno = statSync(`/proc/${pid}/ns/net`).ino;
+        const mine = this.pids.get(pid) === fields[19] || cmdline.includes(this.base) || (this.netnsInodes.has(netnsIno) && !othersNetns.has(netnsIno));
         if (mine) processes.push(pid);
       } catch {
         /* gone */

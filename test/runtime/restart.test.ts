@@ -128,12 +128,12 @@ test("kill -9 in the middle of RunPodSandbox and StartContainer calls: a restart
   for (const id of ids) {
     const st = await rt.containerStatus({ containerId: id, verbose: true });
     t.true(["CONTAINER_RUNNING", "CONTAINER_CREATED"].includes(st.status.state), st.status.state);
-    if (st.status.state === "CONTAINER_RUNNING") rn.pids.add(st.info!.pid);
+    if (st.status.state === "CONTAINER_RUNNING") rn.remember(st.info!.pid);
     else await rt.startContainer({ containerId: id });
   }
   for (const p of items) {
     const st = await rt.podSandboxStatus({ podSandboxId: p.id, verbose: true });
-    rn.pids.add(st.info!.pid);
+    rn.remember(st.info!.pid);
   }
   await rn.removeAllAndCheck(t);
 });
