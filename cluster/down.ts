@@ -5,7 +5,7 @@ import { existsSync, rmSync } from "node:fs";
 import { apiserverSpec, nodeSpecs } from "./components.ts";
 import type { ClusterConfig } from "./config.ts";
 import { layout } from "./layout.ts";
-import { killPids, stopDaemon } from "./processes.ts";
+import { killPids, stopDaemon, waitExited } from "./processes.ts";
 import { listNetns, netnsPids, sh } from "./sh.ts";
 
 export interface DownReport {
@@ -21,13 +21,15 @@ export async function down(cfg: ClusterConfig): Promise<DownReport> {
   await stopDaemon(apiserverSpec(l).pidFile, 3000);
 
   const mine = (await listNetns()).filter((n) => n.startsWith(l.netnsPrefix));
-  let killed = 0;
+  const killed: number[] = [];
   for (const ns of mine) {
     const pids = await netnsPids(ns);
-    killed += pids.length;
+    killed.push(...pids);
     killPids(pids);
   }
+  // Only report the cluster gone once its processes really are.
+  await waitExited(killed);
   for (const ns of mine) await sh("ip", ["netns", "del", ns]).catch(() => undefined);
   for (const dir of [cfg.runDir, cfg.stateDir]) if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-  return { netnsRemoved: mine, processesKilled: killed };
+  return { netnsRemoved: mine, processesKilled: killed.length };
 }

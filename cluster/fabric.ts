@@ -52,7 +52,10 @@ export async function createNodeNetwork(l: ClusterLayout, n: NodeLayout): Promis
   await ensureNetns(n.netns);
   await plug(l, n.netns, n.fabricPort, n.underlayIP);
   // Nodes route pod traffic; bridged pod traffic also passes the IP hooks (kube-proxy needs that).
-  await sh("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"], { netns: n.netns });
+  // No ICMP redirects either: a NodePort connection DNATed to a pod on another node leaves by the
+  // eth0 it came in on, and the (useless) redirect to the client resets the kernel's per-host ICMP
+  // rate limit, which then swallows the port-unreachable of a Service without endpoints.
+  await sh("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0"], { netns: n.netns });
 }
 
 /** The LoadBalancer pool is reachable through every node (ECMP), like a cloud LB in front of NodePorts. */

@@ -108,6 +108,23 @@ export async function stopDaemon(pidFile: string, graceMs = 5000): Promise<void>
   if (existsSync(pidFile)) rmSync(pidFile, { force: true });
 }
 
+/** A process that exited (gone, or a zombie waiting to be reaped: it holds nothing any more). */
+function exited(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return true;
+  }
+}
+
+/** Waits (up to `timeoutMs`) until every one of `pids` has exited: SIGKILL is not instant. */
+export async function waitExited(pids: number[], timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some((p) => !exited(p)) && Date.now() < deadline) await sleep(20);
+}
+
 export function killPids(pids: number[]): void {
   for (const pid of pids) {
     try {
