@@ -7,8 +7,8 @@ import { pluginMain, runPlugin } from "./pkg/skel.ts";
 import { PLUGINS } from "./registry.ts";
 
 const invokedAs = basename(process.argv0 || process.argv[1] || "");
-const plugin = PLUGINS[invokedAs];
-if (!plugin) {
+const load = PLUGINS[invokedAs];
+if (!load) {
   process.stderr.write(
     `podnet CNI plugins: run this file under the name of a plugin (${Object.keys(PLUGINS).sort().join(", ")}),\n` +
       `for example through the hard links that "npm run build" makes in dist/cni/bin.\n`,
@@ -16,7 +16,7 @@ if (!plugin) {
   process.exit(invokedAs === "podnet-cni" ? 0 : 1);
 }
 setInProcessRunner((type, env, stdin) => {
-  const p = PLUGINS[type];
-  return p ? runPlugin(p, env, stdin) : undefined;
+  const loadDelegate = PLUGINS[type];
+  return loadDelegate ? loadDelegate().then((p) => runPlugin(p, env, stdin)) : undefined;
 }, process.execPath);
-await pluginMain(plugin);
+await pluginMain(await load());

@@ -1,6 +1,6 @@
 // The little address arithmetic bridge needs: the subnet of an address (masquerade rules),
 // the first host of a subnet (default gateway), containment (bridge address conflicts).
-import { isIP } from "node:net";
+import { ipFamily as isIP } from "../pkg/addr.ts";
 import { parseCIDR } from "../pkg/result.ts";
 
 export interface Prefix {

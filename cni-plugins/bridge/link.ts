@@ -1,10 +1,10 @@
 // Links: the veth pair, the bridge, and batched iproute2 steps that tolerate the failures a
 // concurrent ADD can cause ("File exists" for a bridge or address another ADD just made).
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { runAsync } from "../pkg/exec.ts";
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { batchAsync, type LinkInfo } from "../pkg/ip.ts";
+import { randomBytes, randomHex } from "../pkg/digest.ts";
 
 /** A random locally administered unicast MAC: made here so nothing has to be read back. */
 export function randomMac(): string {
@@ -13,7 +13,7 @@ export function randomMac(): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 
-export const randomVethName = () => `veth${randomBytes(4).toString("hex")}`;
+export const randomVethName = () => `veth${randomHex(4)}`;
 
 /** Names of the links in this process's netns, from /proc (no process start; /sys may show another netns). */
 export function localLinkNames(): Set<string> {

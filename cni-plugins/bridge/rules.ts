@@ -5,7 +5,7 @@
 // starting with a tag made of hashes. DEL and GC find an attachment's rules by that tag, so they
 // need neither the container's IP nor its interface, and two attachments of one container never
 // share (or delete) each other's rules.
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../pkg/digest.ts";
 import { runAsync } from "../pkg/exec.ts";
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { formatPrefix, subnetOf } from "./cidr.ts";
@@ -22,7 +22,7 @@ export interface Attachment {
   ifname: string;
 }
 
-const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+const sha = sha256Hex;
 
 /** "n<12 hex>-" : every rule of one network starts with it. */
 export const networkTag = (network: string) => `n${sha(`podnet-bridge\0${network}`).slice(0, 12)}-`;

@@ -1,7 +1,7 @@
 // Result parsing, validation and conversion between the supported versions.
 // 0.3.x/0.4.0 results carry "version" on each IP; 1.x results do not, and 1.1.0 adds
 // interface mtu/socketPath/pciID and route mtu/advmss/priority/table/scope.
-import { isIP } from "node:net";
+import { ipFamily as isIP } from "./addr.ts";
 import { CniError, ErrCode } from "./errors.ts";
 import type { DNS, Interface, IPConfig, Result, Route } from "./types.ts";
 import { atLeast, isSupported } from "./version.ts";

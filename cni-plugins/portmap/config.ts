@@ -1,6 +1,6 @@
 // portmap configuration: the keys of the reference plugin, validated up front so that a bad
 // value is a code-7 error before anything in the kernel changes.
-import { isIP } from "node:net";
+import { ipFamily as isIP } from "../pkg/addr.ts";
 import { invalidConfig } from "../pkg/errors.ts";
 import type { NetConf, Result } from "../pkg/types.ts";
 

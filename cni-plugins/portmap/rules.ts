@@ -11,7 +11,7 @@
 // the chains (add + flush + rules), DEL and GC delete them. One transaction each. ADD deletes
 // nothing when the chains are new, which keeps it fast: any deletion makes the kernel wait for
 // an RCU grace period (~15 ms here).
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../pkg/digest.ts";
 import { nftQuote } from "../pkg/nft.ts";
 import type { ContainerIPs, PortMapConfig, PortMapping } from "./config.ts";
 
@@ -28,7 +28,7 @@ export interface Attachment {
   ifname: string;
 }
 
-const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+const sha = sha256Hex;
 
 /** Every chain of one network starts with this prefix (what GC scopes itself to). */
 export function networkPrefix(network: string): string {

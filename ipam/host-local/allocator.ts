@@ -2,7 +2,7 @@
 // next free one round-robin after the set's last reserved address, as the reference does.
 import { CniError, ErrCode, invalidConfig } from "../../cni-plugins/pkg/errors.ts";
 import type { IPConfig } from "../../cni-plugins/pkg/types.ts";
-import { addrKey, formatAddr, sameAddr, type Addr } from "./addr.ts";
+import { addrKey, formatAddr, sameAddr, type Addr } from "../../cni-plugins/pkg/addr.ts";
 import type { RequestedIP } from "./config.ts";
 import { allocatable, rangeFor, roundRobin, setString, type Range, type RangeSet } from "./range.ts";
 import { ownerKey, reservationOf, type OwnedReservation, type Store } from "./store.ts";

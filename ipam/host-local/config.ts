@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { invalidConfig, invalidEnv } from "../../cni-plugins/pkg/errors.ts";
 import type { PluginContext } from "../../cni-plugins/pkg/skel.ts";
 import type { Route } from "../../cni-plugins/pkg/types.ts";
-import { formatAddr, parseAddr, parseCidr, type Addr } from "./addr.ts";
+import { formatAddr, parseAddr, parseCidr, type Addr } from "../../cni-plugins/pkg/addr.ts";
 import { parseRangeSet, setsOverlap, type RangeSet } from "./range.ts";
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";

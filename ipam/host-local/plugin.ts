@@ -4,7 +4,7 @@
 import { CniError, ErrCode, invalidConfig } from "../../cni-plugins/pkg/errors.ts";
 import type { Plugin, PluginContext } from "../../cni-plugins/pkg/skel.ts";
 import type { Attachment, Result } from "../../cni-plugins/pkg/types.ts";
-import { addrKey, formatAddr, parseAddr, type Addr } from "./addr.ts";
+import { addrKey, formatAddr, parseAddr, type Addr } from "../../cni-plugins/pkg/addr.ts";
 import { allocate, assignRequested } from "./allocator.ts";
 import { loadConfig, loadStoreConfig } from "./config.ts";
 import { allocatable, capacity, rangeFor, setString } from "./range.ts";

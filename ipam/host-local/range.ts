@@ -1,7 +1,7 @@
 // Ranges and range sets: validation with defaults (as the reference fills them in), membership,
 // the round-robin walk and capacity.
 import { invalidConfig } from "../../cni-plugins/pkg/errors.ts";
-import { bitsOf, formatAddr, formatSubnet, inSubnet, lastOf, offset, parseAddr, parseCidr, sameAddr, type Addr, type Subnet } from "./addr.ts";
+import { bitsOf, formatAddr, formatSubnet, inSubnet, lastOf, offset, parseAddr, parseCidr, sameAddr, type Addr, type Subnet } from "../../cni-plugins/pkg/addr.ts";
 
 export interface Range {
   subnet: Subnet;

@@ -6,7 +6,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrCode } from "../../cni-plugins/pkg/errors.ts";
-import { formatAddr, parseAddr, type Addr } from "./addr.ts";
+import { formatAddr, parseAddr, type Addr } from "../../cni-plugins/pkg/addr.ts";
 import { lockFile } from "./lock.ts";
 
 const LAST_RESERVED = "last_reserved_ip.";

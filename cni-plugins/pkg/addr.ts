@@ -139,3 +139,9 @@ export const offset = (a: Addr, by: bigint): Addr => ({ v6: a.v6, n: a.n + by })
 export function formatSubnet(s: Subnet): string {
   return `${formatAddr(s.net)}/${s.prefix}`;
 }
+
+/** 4 or 6 for an IP address as written (an IPv4-mapped IPv6 address counts as 6), else 0. */
+export function ipFamily(s: unknown): 0 | 4 | 6 {
+  if (!parseAddr(s)) return 0;
+  return (s as string).includes(":") ? 6 : 4;
+}
