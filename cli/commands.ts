@@ -33,6 +33,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "dns", group: "Node components", summary: "Cluster DNS server: answers <zone> names from Services, EndpointSlices and Pods", load: () => import("../dns/main.ts") },
   { name: "kube-proxy", group: "Node components", summary: "Service proxy of one node: programs Services into its netns's nftables (run inside the node netns)", load: () => import("../kube-proxy/main.ts") },
   { name: "apiserver", group: "Node components", summary: "Run the API server (REST, watch, store, scheduler and controllers) on a state directory", load: () => import("../apiserver/main.ts") },
+  { name: "bench", group: "Tools", summary: "Benchmarks against the reference: plugins, pods, proxy, dataplane, cluster", load: () => import("../bench/main.ts") },
   { name: "runtime", group: "Node components", summary: "The node's container runtime daemon: pod sandboxes and containers behind a CRI-shaped API", load: () => import("../runtime/cli/runtime.ts") },
   { name: "kubelet", group: "Node components", summary: "The node agent: runs the pods of its node (manifests dir and/or API server) through the runtime and CNI", load: () => import("../kubelet/main.ts") },
   { name: "crictl", group: "Node components", summary: "Inspect and drive a node's runtime like crictl: pods, ps, inspect, exec, logs, stopp, rmp", load: () => import("../runtime/cli/crictl.ts") },
