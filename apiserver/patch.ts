@@ -47,6 +47,17 @@ const portKey = (items: unknown[]): string | undefined => {
   return undefined;
 };
 
+/** The merge key of list `field` (whose items are `items`), or undefined for a list replaced whole. */
+export function mergeKeyOf(field: string, ...items: unknown[][]): string | undefined {
+  if (MERGE_KEYS[field]) return MERGE_KEYS[field];
+  if (field !== "ports") return undefined;
+  for (const list of items) {
+    const k = portKey(list);
+    if (k) return k;
+  }
+  return undefined;
+}
+
 /** Strategic merge patch for the lists above; `$patch: delete|replace` and `$retainKeys` directives are honoured. */
 export function strategicMergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return structuredClone(patch);
@@ -64,7 +75,7 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
     }
     const cur = out[k];
     if (Array.isArray(v) && Array.isArray(cur)) {
-      const key = MERGE_KEYS[k] ?? (k === "ports" ? (portKey(v) ?? portKey(cur)) : undefined);
+      const key = mergeKeyOf(k, v, cur);
       if (key) {
         out[k] = mergeList(cur, v, key);
         continue;

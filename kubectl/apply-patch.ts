@@ -5,32 +5,15 @@
 // since the last apply are deleted. The patch is a strategic merge patch: lists Kubernetes merges
 // by a key (containers by name, ports by port...) are patched item by item.
 
+import { mergeKeyOf } from "../apiserver/patch.ts";
+
 export const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Kubernetes' patchMergeKey of the lists in the kinds podnet serves. */
-const MERGE_KEYS: Record<string, string> = {
-  containers: "name",
-  initContainers: "name",
-  env: "name",
-  volumes: "name",
-  volumeMounts: "mountPath",
-  imagePullSecrets: "name",
-  hostAliases: "ip",
-};
-
-/** Container ports merge by containerPort, Service ports by port. */
-function mergeKey(field: string, items: unknown[]): string | undefined {
-  if (MERGE_KEYS[field]) return MERGE_KEYS[field];
-  if (field !== "ports") return undefined;
-  const first = items.find(isObject);
-  if (!first) return undefined;
-  if ("containerPort" in first) return "containerPort";
-  if ("port" in first) return "port";
-  return undefined;
-}
+/** Lists merge by Kubernetes' patchMergeKey, the same table the API server's patch uses. */
+const mergeKey = (field: string, items: unknown[]) => mergeKeyOf(field, items);
 
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;

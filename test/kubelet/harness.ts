@@ -131,9 +131,7 @@ export class KubeletNode {
 
   private spawnIn(args: string[], logFile: string): ChildProcess {
     const out = openSync(logFile, "a");
-    // Profiling hook for bench-pods.ts: node flags for the kubelet only (e.g. --cpu-prof).
-    const nodeFlags = args[0] === "kubelet" ? (process.env.PODNET_BENCH_KUBELET_NODE_FLAGS ?? "").split(" ").filter(Boolean) : [];
-    const p = spawn("nsenter", [`--net=${this.node.path}`, "--", process.execPath, ...nodeFlags, PODNET, ...args], { cwd: ROOT, stdio: ["ignore", out, out] });
+    const p = spawn("nsenter", [`--net=${this.node.path}`, "--", process.execPath, PODNET, ...args], { cwd: ROOT, stdio: ["ignore", out, out] });
     closeSync(out);
     return p;
   }
