@@ -12,11 +12,11 @@ export async function benchProxy(runs: number, sizes = [100, 1000, 10000]): Prom
   const one = (v: number) => summarise([v]);
   for (const f of figs) {
     const n = `${f.services} svc`;
-    const full: Comparison = { part: "proxy", name: `${n}: full sync`, unit: "ms", ours: one(f.fullSyncMs), note: `${n}: nft applied the full sync in ${f.fullSyncNftMs} ms of ${f.fullSyncMs}; script ${(f.fullScriptBytes / 1e6).toFixed(2)} MB` };
+    const full: Comparison = { part: "proxy", name: `${n}: full sync`, unit: "ms", ours: one(f.fullSyncMs), note: `nft applied the full sync in ${f.fullSyncNftMs} ms of ${f.fullSyncMs}; script ${(f.fullScriptBytes / 1e6).toFixed(2)} MB` };
     const ep: Comparison = { part: "proxy", name: `${n}: one endpoint changed`, unit: "ms", ours: { n: runs, ...f.endpointChangeMs } };
     const svc: Comparison = { part: "proxy", name: `${n}: one Service added`, unit: "ms", ours: { n: runs, ...f.serviceAddMs } };
     const size: Comparison = { part: "proxy", name: `${n}: ruleset (map elements)`, unit: "count", ours: one(f.objects["ip.elements"] ?? 0) };
-    const mem: Comparison = { part: "proxy", name: `${n}: peak RSS`, unit: "MB", ours: one(f.peakRssMB), note: f.nftPeakRssMB !== undefined ? `${n}: nft's own peak RSS ${f.nftPeakRssMB} MB` : undefined };
+    const mem: Comparison = { part: "proxy", name: `${n}: peak RSS`, unit: "MB", ours: one(f.peakRssMB), note: f.nftPeakRssMB !== undefined ? `nft's own peak RSS ${f.nftPeakRssMB} MB` : undefined };
     if (f.services === 10000 && f.targets) {
       full.target = { text: "< 2000 ms", met: f.targets.fullSyncUnder2s };
       ep.target = { text: "< 100 ms", met: f.targets.endpointChangeUnder100ms };
