@@ -1,7 +1,8 @@
 // `podnet down`: stops every daemon, kills every process left in the cluster's namespaces,
 // removes the namespaces (and with them every link, route and nftables table inside), and
 // removes the state and runtime directories. Works on half-made or crashed clusters too.
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmdirSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { apiserverSpec, nodeSpecs } from "./components.ts";
 import type { ClusterConfig } from "./config.ts";
 import { layout } from "./layout.ts";
@@ -30,6 +31,14 @@ export async function down(cfg: ClusterConfig): Promise<DownReport> {
   // Only report the cluster gone once its processes really are.
   await waitExited(killed);
   for (const ns of mine) await sh("ip", ["netns", "del", ns]).catch(() => undefined);
-  for (const dir of [cfg.runDir, cfg.stateDir]) if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  for (const dir of [cfg.runDir, cfg.stateDir]) {
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    // The roots (/var/lib/podnet, /run/podnet) go too once no cluster is left in them.
+    try {
+      rmdirSync(dirname(dir));
+    } catch {
+      /* another cluster still lives there, or it is gone already */
+    }
+  }
   return { netnsRemoved: mine, processesKilled: killed.length };
 }
