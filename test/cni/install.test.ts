@@ -3,6 +3,7 @@
 import test from "ava";
 import { execa } from "execa";
 import { statSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { dir as tmpDir } from "tmp-promise";
 import { callPlugin, ROOT } from "../helpers/cni.ts";
@@ -32,4 +33,17 @@ test("install-plugins copies one executable and hard links that run from the new
   t.is(`${eth0.addr_info[0].local}/${eth0.addr_info[0].prefixlen}`, add.json.ips[0].address);
   const again = await execa(process.execPath, [join(ROOT, "scripts/install-plugins.mjs"), dest]);
   t.is(again.exitCode, 0, "installing over an existing copy works");
+});
+
+test("a plugin reads no .env or bunfig.toml from the directory its runtime runs it in", async (t) => {
+  const tmp = await tmpDir({ unsafeCleanup: true, prefix: "podnet-cwd-" });
+  t.teardown(() => tmp.cleanup());
+  // Bun-compiled executables load both from the working directory unless built not to: a .env
+  // there would change a plugin's CNI_* environment behind its caller's back.
+  await writeFile(join(tmp.path, ".env"), "CNI_COMMAND=VERSION\n");
+  await writeFile(join(tmp.path, "bunfig.toml"), "this is = not [ toml\n");
+  const r = await execa(join(ROOT, "dist/cni/bin/loopback"), [], { cwd: tmp.path, env: {}, extendEnv: false, reject: false, input: "" });
+  t.is(r.exitCode, 0, String(r.stderr));
+  t.is(String(r.stdout), "", "no VERSION answer: the .env was not read");
+  t.regex(String(r.stderr), /^CNI loopback plugin podnet/);
 });
