@@ -1,7 +1,8 @@
 // A few libc calls that Node cannot make, available when the plugins run as the Bun-compiled
-// executable (bun:ffi): setns(2), to act inside a container's netns without starting nsenter,
-// and flock(2), for host-local's store. Under Node `libc` is null and callers fall back to
-// util-linux programs (nsenter, flock), which do the same with one more process start.
+// executable (bun:ffi): setns(2), to act inside a container's netns without starting nsenter;
+// flock(2), for host-local's store; socket/send/recv, for rtnetlink (netlink.ts) instead of an
+// `ip` process. Under Node `libc` is null and callers fall back to util-linux and iproute2
+// programs (nsenter, flock, ip), which do the same with one more process start.
 // PODNET_NO_FFI=1 forces the fallbacks (to compare them, or where FFI misbehaves).
 import { closeSync, openSync } from "node:fs";
 import { CniError, ErrCode } from "./errors.ts";
@@ -9,6 +10,9 @@ import { CniError, ErrCode } from "./errors.ts";
 export interface Libc {
   setns(fd: number, nstype: number): number;
   flock(fd: number, op: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
 }
 
 async function load(): Promise<Libc | null> {
@@ -20,6 +24,10 @@ async function load(): Promise<Libc | null> {
     return ffi.dlopen("libc.so.6", {
       setns: { args: ["i32", "i32"], returns: "i32" },
       flock: { args: ["i32", "i32"], returns: "i32" },
+      socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+      // ssize_t results read as 32 bits: netlink messages here are far below 2 GiB, and -1 stays -1.
+      send: { args: ["i32", "ptr", "u64", "i32"], returns: "i32" },
+      recv: { args: ["i32", "ptr", "u64", "i32"], returns: "i32" },
     }).symbols;
   } catch {
     return null; // no glibc (musl) or no FFI

@@ -56,3 +56,31 @@ test("loopback: DEL succeeds when the netns is gone", async (t) => {
   t.is(r.code, 0, r.stdout);
   t.is(r.stdout, "");
 });
+
+test("loopback: rtnetlink (multicall) and ip (PODNET_NO_FFI=1) read lo alike, and as the reference does", async (t) => {
+  const node = await createNetns(t);
+  const pod = await createNetns(t);
+  const { execa } = await import("execa");
+  await execa("ip", ["-n", pod.name, "link", "set", "lo", "up"]);
+  await execa("ip", ["-n", pod.name, "addr", "add", "127.0.0.53/8", "dev", "lo"]);
+  const call = { command: "ADD" as const, containerID: "c1", netns: pod.path, ifname: "lo" };
+  const both = async () => {
+    const viaNetlink = await callPlugin(node, join(OUR_BIN, "loopback"), conf("1.0.0"), call);
+    const viaIp = await callPlugin(node, join(OUR_BIN, "loopback"), conf("1.0.0"), { ...call, env: { PODNET_NO_FFI: "1" } });
+    const ref = await callPlugin(node, join(REF_BIN, "loopback"), conf("1.0.0"), { ...call, path: REF_BIN });
+    t.deepEqual(viaNetlink.json, viaIp.json);
+    return { ours: viaNetlink, ref };
+  };
+  // A second loopback address: the result names the first of each family.
+  const extra = await both();
+  t.is(extra.ours.code, 0, extra.ours.stdout);
+  t.deepEqual(extra.ours.json.ips.map((i: any) => i.address), ["127.0.0.1/8", "::1/128"]);
+  t.deepEqual(extra.ours.json.ips, extra.ref.json.ips);
+  // A non-loopback address on lo is refused, with the reference's words and code.
+  await execa("ip", ["-n", pod.name, "addr", "add", "fd00::35/128", "dev", "lo"]);
+  const bad = await both();
+  t.is(bad.ours.code, 1);
+  t.is(bad.ours.json.code, 999);
+  t.is(bad.ours.json.msg, 'loopback interface found with non-loopback address "fd00::35"');
+  t.is(bad.ours.json.msg, bad.ref.json.msg);
+});
