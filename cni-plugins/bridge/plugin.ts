@@ -3,9 +3,9 @@
 // differences on purpose: a failed ADD also removes its veth pair; masquerade and spoof-check
 // rules are nftables rules per attachment (network, container, ifname), so two interfaces of
 // one container keep their own rules and DEL and GC find them without the container's IP.
-import { runAsync } from "../pkg/exec.ts";
+import { CniError, ErrCode } from "../pkg/errors.ts";
 import { delegate } from "../pkg/invoke.ts";
-import type { LinkInfo } from "../pkg/ip.ts";
+import { batchAsync, type LinkInfo } from "../pkg/ip.ts";
 import { netnsExists } from "../pkg/netns.ts";
 import type { Plugin, PluginContext } from "../pkg/skel.ts";
 import { cmdAdd } from "./add.ts";
@@ -22,9 +22,10 @@ const ruleKinds = (conf: BridgeConf): RuleKind[] => [...(conf.ipMasq && conf.ipa
  * failed because CNI_IFNAME was taken, the runtime's DEL must not remove someone else's link.
  */
 async function removeVeth(conf: BridgeConf, netns: string, ifname: string): Promise<void> {
-  const [cont, hostOut] = await Promise.all([showContainerLink(netns, ifname), runAsync("ip", ["-j", "link", "show", "type", "veth"])]);
+  const [cont, hostOut] = await Promise.all([showContainerLink(netns, ifname), batchAsync("ip", [["link", "show", "type", "veth"]], { json: true })]);
   if (!cont) return; // already gone
-  const host = JSON.parse(hostOut.stdout || "[]") as LinkInfo[];
+  if (hostOut.status !== 0) throw new CniError(ErrCode.Kernel, `cannot list the veths of the plugin's netns: ${hostOut.stderr.trim()}`);
+  const host = JSON.parse(hostOut.stdout.trim() || "[]") as LinkInfo[];
   const peer = kindOf(cont) === "veth" ? host.find((l) => l.ifindex === cont.link_index && l.link_index === cont.ifindex && (l.master === conf.bridge || !l.master)) : undefined;
   if (!peer) {
     process.stderr.write(`bridge: leaving ${ifname} in ${netns}: it is not a veth of bridge ${conf.bridge}\n`);

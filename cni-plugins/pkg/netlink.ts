@@ -16,30 +16,30 @@ const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0x80000;
 const NETLINK_ROUTE = 0;
 
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
-const RTM_NEWADDR = 20;
-const RTM_GETADDR = 22;
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const RTM_NEWLINK = 16;
+export const RTM_GETLINK = 18;
+export const RTM_NEWADDR = 20;
+export const RTM_GETADDR = 22;
 
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_DUMP = 0x300;
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_DUMP = 0x300;
 
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_MTU = 4;
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
+export const IFLA_ADDRESS = 1;
+export const IFLA_IFNAME = 3;
+export const IFLA_MTU = 4;
+export const IFA_ADDRESS = 1;
+export const IFA_LOCAL = 2;
 
-const AF_INET = 2;
-const AF_INET6 = 10;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
 export const IFF_UP = 0x1;
 
-const HDR = 16; // nlmsghdr
-const IFINFO = 16; // ifinfomsg
-const IFADDR = 8; // ifaddrmsg
+export const HDR = 16; // nlmsghdr
+export const IFINFO = 16; // ifinfomsg
+export const IFADDR = 8; // ifaddrmsg
 
 /** The messages iproute2 prints for the errno values a link or address call can meet. */
 const ERRNO_TEXT: Record<number, string> = {
@@ -52,6 +52,8 @@ const ERRNO_TEXT: Record<number, string> = {
   34: "Numerical result out of range",
   95: "Operation not supported",
   99: "Cannot assign requested address",
+  101: "Network is unreachable",
+  113: "No route to host",
 };
 
 /** A request the kernel refused; `errno` is positive (ENODEV = 19). */
@@ -60,7 +62,12 @@ export class NetlinkError extends CniError {
     readonly errno: number,
     what: string,
   ) {
-    super(ErrCode.Kernel, `${what}: RTNETLINK answers: ${ERRNO_TEXT[errno] ?? `errno ${errno}`}`);
+    super(ErrCode.Kernel, `${what}: ${NetlinkError.answer(errno)}`);
+  }
+
+  /** The line iproute2 prints for a refused request. */
+  static answer(errno: number): string {
+    return `RTNETLINK answers: ${ERRNO_TEXT[errno] ?? `errno ${errno}`}`;
   }
 }
 
@@ -82,7 +89,7 @@ export interface NlAddr {
   local: string;
 }
 
-interface Attr {
+export interface Attr {
   type: number;
   data: Uint8Array;
 }
@@ -91,7 +98,7 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-function attr(type: number, data: Uint8Array): Uint8Array {
+export function attr(type: number, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(align4(4 + data.length));
   const v = new DataView(out.buffer);
   v.setUint16(0, 4 + data.length, true);
@@ -100,9 +107,9 @@ function attr(type: number, data: Uint8Array): Uint8Array {
   return out;
 }
 
-const cstring = (s: string) => new TextEncoder().encode(`${s}\0`);
+export const cstring = (s: string) => new TextEncoder().encode(`${s}\0`);
 
-function parseAttrs(buf: Uint8Array, from: number, to: number): Attr[] {
+export function parseAttrs(buf: Uint8Array, from: number, to: number): Attr[] {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: Attr[] = [];
   for (let o = from; o + 4 <= to; ) {
@@ -114,13 +121,13 @@ function parseAttrs(buf: Uint8Array, from: number, to: number): Attr[] {
   return out;
 }
 
-function bytesToAddr(b: Uint8Array): string {
+export function bytesToAddr(b: Uint8Array): string {
   let n = 0n;
   for (const x of b) n = (n << 8n) | BigInt(x);
   return formatAddr({ v6: b.length === 16, n });
 }
 
-const hexMac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+export const hexMac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 
 /** A NETLINK_ROUTE socket bound to the netns it was opened in. */
 export class Rtnl {
@@ -156,13 +163,13 @@ export class Rtnl {
     const v = new DataView(body.buffer);
     v.setUint32(8, up ? IFF_UP : 0, true); // ifi_flags
     v.setUint32(12, IFF_UP, true); // ifi_change
-    this.request(RTM_NEWLINK, NLM_F_ACK, [body, attr(IFLA_IFNAME, cstring(name))], `set ${name} ${up ? "up" : "down"}`);
+    this.call(RTM_NEWLINK, NLM_F_ACK, [body, attr(IFLA_IFNAME, cstring(name))], `set ${name} ${up ? "up" : "down"}`);
   }
 
   /** The link called `name`, or undefined when there is none. */
   link(name: string): NlLink | undefined {
     try {
-      const [m] = this.request(RTM_GETLINK, 0, [new Uint8Array(IFINFO), attr(IFLA_IFNAME, cstring(name))], `show ${name}`);
+      const [m] = this.call(RTM_GETLINK, 0, [new Uint8Array(IFINFO), attr(IFLA_IFNAME, cstring(name))], `show ${name}`);
       return m ? parseLink(m) : undefined;
     } catch (e) {
       if (e instanceof NetlinkError && e.errno === 19) return undefined;
@@ -172,12 +179,12 @@ export class Rtnl {
 
   /** Every address in the netns (IPv4 first, as the kernel dumps them), or those of one link. */
   addresses(index?: number): NlAddr[] {
-    const msgs = this.request(RTM_GETADDR, NLM_F_DUMP, [new Uint8Array(IFADDR)], "list addresses");
+    const msgs = this.call(RTM_GETADDR, NLM_F_DUMP, [new Uint8Array(IFADDR)], "list addresses");
     return msgs.map(parseAddrMsg).filter((a): a is NlAddr => a !== undefined && (index === undefined || a.index === index));
   }
 
   /** Sends one request and collects its replies until the ack, the single answer, or DONE. */
-  private request(type: number, flags: number, parts: Uint8Array[], what: string): Uint8Array[] {
+  call(type: number, flags: number, parts: Uint8Array[], what: string): Uint8Array[] {
     const seq = this.seq++;
     const len = HDR + parts.reduce((n, p) => n + p.length, 0);
     const msg = new Uint8Array(len);
