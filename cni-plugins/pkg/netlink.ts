@@ -14,7 +14,8 @@ import { enterNetns, libc } from "./libc.ts";
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0x80000;
-const NETLINK_ROUTE = 0;
+export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
@@ -129,7 +130,7 @@ export function bytesToAddr(b: Uint8Array): string {
 
 export const hexMac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 
-/** A NETLINK_ROUTE socket bound to the netns it was opened in. */
+/** A netlink socket (NETLINK_ROUTE unless asked otherwise) bound to the netns it was opened in. */
 export class Rtnl {
   private seq = 1;
   private readonly rx = new Uint8Array(64 * 1024);
@@ -140,12 +141,12 @@ export class Rtnl {
    * Opens a socket in `netns` (a path such as CNI_NETNS) or in our own; undefined when FFI is not
    * available. The socket stays in that netns for its life, whatever this thread does next.
    */
-  static open(netns?: string): Rtnl | undefined {
+  static open(netns?: string, protocol = NETLINK_ROUTE): Rtnl | undefined {
     if (!libc) return undefined;
     const leave = netns ? enterNetns(netns) : undefined;
     let fd: number;
     try {
-      fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+      fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     } finally {
       leave?.();
     }

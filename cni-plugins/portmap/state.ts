@@ -1,6 +1,7 @@
 // Reading portmap's table back from the kernel (`nft -j`) and comparing it with what ADD writes.
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { runAsync } from "../pkg/exec.ts";
+import { attr, cstring, NETLINK_NETFILTER, NetlinkError, Rtnl } from "../pkg/netlink.ts";
 import { FAMILY, TABLE, type ChainSpec, type RuleSpec } from "./rules.ts";
 
 export interface ListedChain {
@@ -9,6 +10,41 @@ export interface ListedChain {
   hook?: string;
   prio?: number;
   rules: { comment?: string; expr: unknown[] }[];
+}
+
+const NFT_MSG_GETCHAIN = (10 << 8) | 4; // NFNL_SUBSYS_NFTABLES, NFT_MSG_GETCHAIN
+const NFPROTO_INET = 1;
+const NFTA_CHAIN_TABLE = 1;
+const NFTA_CHAIN_NAME = 3;
+
+/**
+ * Which of `names` exist as chains of our table, asked over nfnetlink (no nft process); undefined
+ * when netlink is not available here (Node) or the kernel's answer is not a plain yes or no.
+ */
+export function chainsPresent(names: string[]): Set<string> | undefined {
+  let nl: Rtnl | undefined;
+  try {
+    nl = Rtnl.open(undefined, NETLINK_NETFILTER);
+  } catch {
+    return undefined;
+  }
+  if (!nl) return undefined;
+  try {
+    const present = new Set<string>();
+    for (const name of names) {
+      const nfgen = new Uint8Array([NFPROTO_INET, 0, 0, 0]); // family, NFNETLINK_V0, res_id
+      try {
+        nl.call(NFT_MSG_GETCHAIN, 0, [nfgen, attr(NFTA_CHAIN_TABLE, cstring(TABLE)), attr(NFTA_CHAIN_NAME, cstring(name))], `nft get chain ${name}`);
+        present.add(name);
+      } catch (e) {
+        if (e instanceof NetlinkError && e.errno === 2) continue; // no such table or chain
+        return undefined;
+      }
+    }
+    return present;
+  } finally {
+    nl.close();
+  }
 }
 
 /** The table's chains with their rules; undefined when the table does not exist. */

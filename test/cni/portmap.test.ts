@@ -89,6 +89,30 @@ test("ADD forwards TCP and UDP host ports from the node, localhost, another pod,
   t.deepEqual([...(await nftChains(n))!.keys()], [], "no chain is left");
 });
 
+test("DEL without runtimeConfig still finds and removes the attachment's chains; with none it is a no-op", async (t) => {
+  const n = await setupNode(t);
+  const steps = [bridgeStep(n, MAIN_BRIDGE_DIR), PM];
+  const a: Attachment = { containerID: "ctr-a", ifname: "eth0", pod: await createPod(t, n), mappings: both(8080, 80) };
+  const b: Attachment = { containerID: "ctr-b", ifname: "eth0", pod: await createPod(t, n), mappings: both(9090, 80) };
+  const resA = await addChain(n, steps, a);
+  const resB = await addChain(n, steps, b);
+  const chainsB = await chainsDnatTo(n, podIPv4(resB));
+  t.true((await chainsDnatTo(n, podIPv4(resA))).length > 0);
+  // A runtime that lost its cache: no portMappings on DEL. The chains are found by identity.
+  const delA = await callOne(n, PM, { ...a, mappings: undefined }, "DEL", resA);
+  t.is(delA.code, 0, delA.stdout);
+  t.deepEqual(await chainsDnatTo(n, podIPv4(resA)), []);
+  // Again, and for an attachment that never had host ports: nothing to find, nothing touched.
+  for (const c of [a, { ...a, containerID: "never-mapped" }]) {
+    const again = await callOne(n, PM, { ...c, mappings: undefined }, "DEL", resA);
+    t.is(again.code, 0, again.stdout);
+  }
+  t.deepEqual(await chainsDnatTo(n, podIPv4(resB)), chainsB, "B's chains untouched");
+  await startServers(t, b.pod, 80, "B");
+  t.is(await probe(n.ext, "tcp", NODE_IP, 9090), `B ${EXT_IP}`);
+  await delChain(n, steps, b, resB);
+});
+
 test("hostIP restricts the destination address", async (t) => {
   const n = await setupNode(t);
   const steps = [bridgeStep(n, MAIN_BRIDGE_DIR), PM];
