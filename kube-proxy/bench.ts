@@ -8,8 +8,9 @@ import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { EndpointSlice, Service } from "../apiserver/types.ts";
 import { ChangeTracker } from "./change-tracker.ts";
-import { makeRunner, type Runner } from "./exec.ts";
+import { makeRunner, systemBinary, type Runner } from "./exec.ts";
 import { Proxier } from "./proxier.ts";
+import { TABLE } from "./ruleset.ts";
 
 export interface ProxyBenchOptions {
   sizes?: number[];
@@ -92,7 +93,9 @@ function measuringRunner(inner: Runner, sink: { nftKB?: number }): Runner {
     netns: inner.netns,
     async exec(cmd, args, input) {
       if (cmd !== "nft") return inner.exec(cmd, args, input);
-      const r = await inner.exec(time, ["-f", "__maxrss_kb=%M", "nft", ...args], input);
+      // time(1) looks its program up in PATH, which under npm starts with node_modules/.bin (where
+      // "nft" is an unrelated npm tool): name the system's nft by its absolute path.
+      const r = await inner.exec(time, ["-f", "__maxrss_kb=%M", systemBinary("nft"), ...args], input);
       const m = /__maxrss_kb=(\d+)\s*$/.exec(r.stderr);
       if (m) {
         sink.nftKB = Number(m[1]);
@@ -101,6 +104,21 @@ function measuringRunner(inner: Runner, sink: { nftKB?: number }): Runner {
       return r;
     },
   };
+}
+
+/**
+ * The figures mean something only if the kernel holds what the proxier believes it programmed:
+ * its chain count per family is compared with nft's own listing of the table.
+ */
+async function requireKernelAgrees(runner: Runner, counts: Record<string, number>): Promise<void> {
+  for (const family of ["ip", "ip6"]) {
+    const want = counts[`${family}.chains`];
+    if (want === undefined) continue;
+    const r = await runner.exec("nft", ["-j", "list", "table", family, TABLE]);
+    const doc = r.code === 0 ? (JSON.parse(r.stdout) as { nftables?: Record<string, unknown>[] }) : undefined;
+    const got = doc?.nftables?.filter((o) => "chain" in o).length;
+    if (got !== want) throw new Error(`the kernel's table ${family} ${TABLE} has ${got ?? "no"} chains where the proxier counts ${want}: the benchmark did not program the kernel (${r.stderr.trim()})`);
+  }
 }
 
 async function benchSize(n: number, opts: Required<Omit<ProxyBenchOptions, "sizes" | "log">>, log: (m: string) => void): Promise<ProxyBenchFigures> {
@@ -149,6 +167,7 @@ async function benchSize(n: number, opts: Required<Omit<ProxyBenchOptions, "size
       addTimes.push(performance.now() - t);
     }
     const peakRssMB = process.resourceUsage().maxRSS / 1024;
+    await requireKernelAgrees(makeRunner(`/run/netns/${ns}`), proxier.objectCounts());
     const fig: ProxyBenchFigures = {
       services: n,
       endpointsPerService: eps,

@@ -72,8 +72,8 @@ export function skeleton(fam: FamilyWords, opts: SkeletonOptions): string {
   return lines.join("\n") + "\n";
 }
 
-/** Chains and rules in the skeleton, for the object-count metric. */
-export const SKELETON_CHAINS = 17;
+/** Chains the skeleton creates, for the object-count metric (a test compares it with the kernel's). */
+export const SKELETON_CHAINS = 16;
 
 interface Entry {
   value: string;
