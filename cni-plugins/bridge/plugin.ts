@@ -6,6 +6,7 @@
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { delegate } from "../pkg/invoke.ts";
 import { batchAsync, type LinkInfo } from "../pkg/ip.ts";
+import { linkByIndex } from "../pkg/ipnl.ts";
 import { netnsExists } from "../pkg/netns.ts";
 import type { Plugin, PluginContext } from "../pkg/skel.ts";
 import { cmdAdd } from "./add.ts";
@@ -22,16 +23,29 @@ const ruleKinds = (conf: BridgeConf): RuleKind[] => [...(conf.ipMasq && conf.ipa
  * failed because CNI_IFNAME was taken, the runtime's DEL must not remove someone else's link.
  */
 async function removeVeth(conf: BridgeConf, netns: string, ifname: string): Promise<void> {
-  const [cont, hostOut] = await Promise.all([showContainerLink(netns, ifname), batchAsync("ip", [["link", "show", "type", "veth"]], { json: true })]);
+  const cont = await showContainerLink(netns, ifname);
   if (!cont) return; // already gone
-  if (hostOut.status !== 0) throw new CniError(ErrCode.Kernel, `cannot list the veths of the plugin's netns: ${hostOut.stderr.trim()}`);
-  const host = JSON.parse(hostOut.stdout.trim() || "[]") as LinkInfo[];
+  const host = kindOf(cont) === "veth" ? await hostLinks(cont.link_index) : [];
   const peer = kindOf(cont) === "veth" ? host.find((l) => l.ifindex === cont.link_index && l.link_index === cont.ifindex && (l.master === conf.bridge || !l.master)) : undefined;
   if (!peer) {
     process.stderr.write(`bridge: leaving ${ifname} in ${netns}: it is not a veth of bridge ${conf.bridge}\n`);
     return;
   }
   await runSteps("ip", [{ args: ["link", "del", "dev", peer.ifname], tolerate: MISSING }], { where: "in the plugin's netns" });
+}
+
+/**
+ * The host end's candidates: over netlink, just the link with the peer's index (a node with a
+ * hundred pods has a hundred veths to read otherwise); else every veth, listed by ip.
+ */
+async function hostLinks(peerIndex: number | undefined): Promise<LinkInfo[]> {
+  if (peerIndex !== undefined) {
+    const one = linkByIndex(peerIndex);
+    if (one !== undefined) return one && kindOf(one) === "veth" ? [one] : [];
+  }
+  const out = await batchAsync("ip", [["link", "show", "type", "veth"]], { json: true });
+  if (out.status !== 0) throw new CniError(ErrCode.Kernel, `cannot list the veths of the plugin's netns: ${out.stderr.trim()}`);
+  return JSON.parse(out.stdout.trim() || "[]") as LinkInfo[];
 }
 
 async function cmdDel(ctx: PluginContext): Promise<void> {

@@ -10,6 +10,7 @@ import { parseCidr } from "./addr.ts";
 import type { BatchOutcome, LinkInfo } from "./ip.ts";
 import { NetnsError } from "./libc.ts";
 import {
+  addrOfLink,
   AF_INET,
   AF_INET6,
   attr,
@@ -347,7 +348,7 @@ function showLink(nl: Rtnl, name: string, missing: string): LinkInfo {
     if (master) info.master = master.info.ifname;
   }
   info.addr_info = [];
-  for (const m of nl.call(RTM_GETADDR, NLM_F_DUMP, [new Uint8Array(IFADDR)], "list addresses")) {
+  for (const m of nl.call(RTM_GETADDR, NLM_F_DUMP, [new Uint8Array(IFADDR)], "list addresses", addrOfLink(info.ifindex))) {
     const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
     if (v.getUint16(4, true) !== RTM_NEWADDR || v.getUint32(HDR + 4, true) !== info.ifindex) continue;
     const fam = v.getUint8(HDR);
@@ -363,6 +364,32 @@ function showLink(nl: Rtnl, name: string, missing: string): LinkInfo {
     info.addr_info.push({ family: fam === AF_INET ? "inet" : "inet6", local: bytesToAddr(raw), prefixlen: v.getUint8(HDR + 1), scope: SCOPE_NAMES[scope] ?? String(scope) });
   }
   return info;
+}
+
+/**
+ * `ip -j -d link show` of the one link with `index` in `netns` (or here), over rtnetlink: the
+ * link, null when there is none, undefined when netlink is not available (then list with ip).
+ */
+export function linkByIndex(index: number, netns?: string): LinkInfo | null | undefined {
+  const nl = Rtnl.open(netns);
+  if (!nl) return undefined;
+  try {
+    let msgs: Uint8Array[];
+    try {
+      msgs = nl.call(RTM_GETLINK, 0, [ifinfo(index)], "show");
+    } catch (e) {
+      if (e instanceof NetlinkError && e.errno === 19) return null;
+      throw e;
+    }
+    const raw = msgs[0] ? parseLinkMsg(msgs[0]) : undefined;
+    if (!raw) return null;
+    if (raw.masterIndex === undefined) return raw.info;
+    const [m] = nl.call(RTM_GETLINK, 0, [ifinfo(raw.masterIndex)], "show master");
+    const master = m ? parseLinkMsg(m) : undefined;
+    return master ? { ...raw.info, master: master.info.ifname } : raw.info;
+  } finally {
+    nl.close();
+  }
 }
 
 /**

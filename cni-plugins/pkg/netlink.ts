@@ -180,12 +180,15 @@ export class Rtnl {
 
   /** Every address in the netns (IPv4 first, as the kernel dumps them), or those of one link. */
   addresses(index?: number): NlAddr[] {
-    const msgs = this.call(RTM_GETADDR, NLM_F_DUMP, [new Uint8Array(IFADDR)], "list addresses");
+    const msgs = this.call(RTM_GETADDR, NLM_F_DUMP, [new Uint8Array(IFADDR)], "list addresses", index === undefined ? undefined : addrOfLink(index));
     return msgs.map(parseAddrMsg).filter((a): a is NlAddr => a !== undefined && (index === undefined || a.index === index));
   }
 
-  /** Sends one request and collects its replies until the ack, the single answer, or DONE. */
-  call(type: number, flags: number, parts: Uint8Array[], what: string): Uint8Array[] {
+  /**
+   * Sends one request and collects its replies until the ack, the single answer, or DONE; `keep`,
+   * when given, picks which replies of a dump are kept, from their headers alone.
+   */
+  call(type: number, flags: number, parts: Uint8Array[], what: string, keep?: (msg: DataView, off: number) => boolean): Uint8Array[] {
     const seq = this.seq++;
     const len = HDR + parts.reduce((n, p) => n + p.length, 0);
     const msg = new Uint8Array(len);
@@ -219,13 +222,20 @@ export class Rtnl {
             return out; // the ack
           }
           if (mtype === NLMSG_DONE) return out;
-          out.push(this.rx.slice(off, off + mlen));
+          // A dump of a busy netns (a node with a hundred pods) is mostly what the caller will not
+          // read: `keep` looks at the fixed headers before anything is copied.
+          if (!keep || keep(rv, off)) out.push(this.rx.slice(off, off + mlen));
           if (!dump && !acked) return out;
         }
         off += align4(mlen);
       }
     }
   }
+}
+
+/** For `call`: keeps the RTM_NEWADDR replies of one link (ifaddrmsg.ifa_index). */
+export function addrOfLink(index: number): (msg: DataView, off: number) => boolean {
+  return (v, off) => v.getUint16(off + 4, true) === RTM_NEWADDR && v.getUint32(off + HDR + 4, true) === index;
 }
 
 function parseLink(m: Uint8Array): NlLink | undefined {
