@@ -20,6 +20,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "down", group: "Cluster", summary: "Remove a cluster: processes, namespaces, links, nftables tables, state", load: cluster("downMain") },
   { name: "status", group: "Cluster", summary: "Nodes, pod CIDRs, readiness and process health of a cluster", load: cluster("statusMain") },
   { name: "proxy", group: "Cluster", summary: "podnet proxy rules NODE: what kube-proxy programmed on a node", load: cluster("proxyMain") },
+  { name: "cloud-lb", group: "Cluster", summary: "The emulated cloud's load balancer: routes eTP=Local LoadBalancer addresses to healthy nodes (run in the fabric netns)", load: () => import("../cluster/cloud-lb.ts") },
   { name: "external", group: "Cluster", summary: "Run a command in the external client netns (outside the cluster, on the fabric)", load: cluster("externalMain") },
   { name: "apply", group: "Workloads", summary: "Create or update objects from YAML/JSON files, like kubectl apply", load: () => import("../kubectl/apply.ts") },
   { name: "get", group: "Workloads", summary: "List objects as tables, YAML, JSON or names (pods, svc, nodes, endpointslices, deploy, rs, ns)", load: () => import("../kubectl/get.ts") },

@@ -22,6 +22,17 @@ export function apiserverSpec(l: ClusterLayout): DaemonSpec {
   };
 }
 
+/** The emulated cloud's load balancer, in the fabric netns (see cloud-lb.ts). */
+export function cloudLbSpec(l: ClusterLayout): DaemonSpec {
+  return {
+    name: "cloud-lb",
+    netns: l.fabricNetns,
+    argv: podnetArgv("cloud-lb", "--api", l.apiSocket, ...l.nodes.flatMap((n) => ["--node-ip", n.underlayIP])),
+    pidFile: join(l.cfg.runDir, "cloud-lb.pid"),
+    logFile: join(l.cfg.stateDir, "logs", "cloud-lb.log"),
+  };
+}
+
 export function runtimeSpec(l: ClusterLayout, n: NodeLayout): DaemonSpec {
   return {
     name: `${n.name}/runtime`,

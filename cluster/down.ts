@@ -3,7 +3,7 @@
 // removes the state and runtime directories. Works on half-made or crashed clusters too.
 import { existsSync, rmdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { apiserverSpec, nodeSpecs } from "./components.ts";
+import { apiserverSpec, cloudLbSpec, nodeSpecs } from "./components.ts";
 import type { ClusterConfig } from "./config.ts";
 import { layout } from "./layout.ts";
 import { killPids, stopDaemon, waitExited } from "./processes.ts";
@@ -18,7 +18,10 @@ export async function down(cfg: ClusterConfig): Promise<DownReport> {
   const l = layout(cfg);
   // Kubelets first (they would restart what the others stop), then the rest.
   await Promise.all(l.nodes.map((n) => stopDaemon(nodeSpecs(l, n)[1]!.pidFile, 3000)));
-  await Promise.all(l.nodes.flatMap((n) => [stopDaemon(nodeSpecs(l, n)[2]!.pidFile, 3000), stopDaemon(nodeSpecs(l, n)[0]!.pidFile, 3000)]));
+  await Promise.all([
+    ...l.nodes.flatMap((n) => [stopDaemon(nodeSpecs(l, n)[2]!.pidFile, 3000), stopDaemon(nodeSpecs(l, n)[0]!.pidFile, 3000)]),
+    stopDaemon(cloudLbSpec(l).pidFile, 3000),
+  ]);
   await stopDaemon(apiserverSpec(l).pidFile, 3000);
 
   const mine = (await listNetns()).filter((n) => n.startsWith(l.netnsPrefix));

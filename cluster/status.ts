@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { resourcePath, type ApiClient } from "../apiserver/client.ts";
 import type { Node } from "../apiserver/types.ts";
-import { apiserverSpec, nodeSpecs } from "./components.ts";
+import { apiserverSpec, cloudLbSpec, nodeSpecs } from "./components.ts";
 import type { ClusterLayout } from "./layout.ts";
 import { runningPid } from "./processes.ts";
 import { listNetns } from "./sh.ts";
@@ -16,7 +16,7 @@ export interface StatusReport {
 }
 
 export async function status(l: ClusterLayout, api: ApiClient): Promise<StatusReport> {
-  const specs = [apiserverSpec(l), ...l.nodes.flatMap((n) => nodeSpecs(l, n))];
+  const specs = [apiserverSpec(l), cloudLbSpec(l), ...l.nodes.flatMap((n) => nodeSpecs(l, n))];
   const processes = specs.map((s) => {
     const pid = existsSync(s.pidFile) ? runningPid(s.pidFile) : undefined;
     return { name: s.name, pid, running: pid !== undefined };

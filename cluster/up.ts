@@ -1,11 +1,11 @@
 // `podnet up`: the underlay, the API server, and per node the runtime, kubelet and kube-proxy;
-// then the cluster DNS. Idempotent: what exists and runs is kept, what is missing is (re)made.
+// the cloud's load balancer; then the cluster DNS. Idempotent: what exists and runs is kept, what is missing is (re)made.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApiClient, isApiError, resourcePath } from "../apiserver/client.ts";
 import type { Deployment, KObject, Node, Service } from "../apiserver/types.ts";
 import { dnsDeployment, dnsService } from "./addons.ts";
-import { apiserverSpec, nodeSpecs } from "./components.ts";
+import { apiserverSpec, cloudLbSpec, nodeSpecs } from "./components.ts";
 import { loadConfig, type ClusterConfig } from "./config.ts";
 import { createFabric, createNodeNetwork, routeLoadBalancerPool } from "./fabric.ts";
 import { layout, type ClusterLayout } from "./layout.ts";
@@ -80,6 +80,7 @@ export async function up(cfg: ClusterConfig, log: (line: string) => void = () =>
     }),
   );
   await routeLoadBalancerPool(l);
+  startDaemon(cloudLbSpec(l));
 
   const nodes = await waitFor(`${cfg.nodes} Ready nodes`, 60_000, async () => {
     const list = await api.list<Node>(resourcePath("nodes"));

@@ -8,7 +8,7 @@ import { resourcePath } from "../../apiserver/client.ts";
 import type { Node, Service } from "../../apiserver/types.ts";
 import { execExternal } from "../../cluster/probe.ts";
 import { eventually, useCluster, type TestCluster } from "../helpers/cluster.ts";
-import { deploymentManifest, hostOf, inCIDR, netexecContainer, podManifest, readyPods, testNamespace } from "./cluster-helpers.ts";
+import { deploymentManifest, hostOf, inCIDR, inNetns, netexecContainer, podManifest, readyPods, testNamespace } from "./cluster-helpers.ts";
 import { createDeployment, createPod, createService, expectAnswers, externalDial, nodeDial, podDial, proxyRules, readyEndpoints } from "./services-helpers.ts";
 
 const test = anyTest as TestFn;
@@ -81,18 +81,15 @@ test("externalTrafficPolicy Local: the client address is kept, only nodes with a
     t.is(body.localEndpoints, local, `localEndpoints on ${n.name}`);
   }
 
-  // The LoadBalancer address: the fabric spreads flows over all nodes, so some attempts land on a
-  // node that drops them; every answer that comes back shows the client's own address.
-  const lbAnswers = await eventually(
-    "an answer through the LoadBalancer address",
-    async () => {
-      const r = await externalDial(c, { protocol: "http", host: lbIP, port: 80, request: "/clientip", tries: 6 });
-      for (const e of r.errors) if (e !== "ETIMEDOUT") throw new Error(`unexpected error ${e}`);
-      return r.responses.length ? r.responses : undefined;
-    },
-    60_000,
-  );
-  t.deepEqual([...new Set(lbAnswers.map(hostOf))], [ext], "source address seen through the LoadBalancer address");
+  // The LoadBalancer address: like a cloud load balancer, the fabric sends it only to the nodes
+  // whose health check answers 200 (podnet cloud-lb), so once that route is in place every
+  // attempt is answered, with the client's own address.
+  const lbHops = async () => [...(await inNetns(c.layout.fabricNetns, ["ip", "route", "show", `${lbIP}/32`])).matchAll(/via (\S+)/g)].map((m) => m[1]);
+  await eventually("the load balancer to route only to node-2", async () => ((await lbHops()).join() === n2!.underlayIP ? true : undefined), 30_000);
+  t.deepEqual(await lbHops(), [n2!.underlayIP], "next hops of the LoadBalancer address");
+  const lb = await externalDial(c, { protocol: "http", host: lbIP, port: 80, request: "/clientip", tries: 8 });
+  t.deepEqual(lb.errors, [], "every attempt through the LoadBalancer address is answered");
+  t.deepEqual([...new Set(lb.responses.map(hostOf))], [ext], "source address seen through the LoadBalancer address");
 
   // Pods and nodes are not external clients: from node-1 (no local endpoint) they still get the backend.
   const fromPod = await podDial(c, ns, "client", { protocol: "http", host: n1!.underlayIP, port: httpNP, request: "/hostname", tries: 3 });
@@ -115,6 +112,9 @@ test("changing externalTrafficPolicy from Local to Cluster: every node answers, 
   t.truthy(hcPort, "a LoadBalancer Service with eTP Local gets a healthCheckNodePort");
   const ext = c.layout.externalIP;
   await eventually("the health check on node-2 to say 200", async () => ((await externalGet(c, `http://${n2!.underlayIP}:${hcPort}/`)).status === 200 ? true : undefined), 30_000);
+  const lbIP = await loadBalancerIP(c, ns, "switch");
+  const lbRoute = () => inNetns(c.layout.fabricNetns, ["ip", "route", "show", `${lbIP}/32`]);
+  await eventually("the load balancer's own route to node-2", async () => ((await lbRoute()).includes(`via ${n2!.underlayIP}`) ? true : undefined), 30_000);
 
   // As a user would: only the policy changes; the API server drops the health check port itself.
   const updated = await c.api.patch<Service>(resourcePath("services", ns, "switch"), { spec: { externalTrafficPolicy: "Cluster" } });
@@ -128,6 +128,8 @@ test("changing externalTrafficPolicy from Local to Cluster: every node answers, 
     t.not(hostOf(seen), ext, `${n.name} masquerades the external client with eTP Cluster`);
   }
   await eventually("the health check server to close", async () => ((await externalGet(c, `http://${n2!.underlayIP}:${hcPort}/`)).curlExit === 7 ? true : undefined), 30_000);
+  // No health check any more: the address goes back to the pool's route over every node.
+  await eventually("the load balancer's own route to go", async () => ((await lbRoute()).trim() === "" ? true : undefined), 30_000);
 });
 
 test("a LoadBalancer address is reachable from `podnet external` and listed by `podnet proxy rules`", async (t) => {
