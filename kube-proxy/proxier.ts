@@ -98,6 +98,9 @@ export class Proxier {
     const full = this.needFull;
     const pendingSvc = tracker.pendingServiceChanges;
     const pendingEp = tracker.pendingEndpointChanges;
+    // The change counters report what this sync covers: changes that arrive while it runs belong
+    // to the next one (tests and tools read "N changes counted" as "N changes programmed").
+    const covered = { services: tracker.serviceChangesTotal, endpoints: tracker.endpointChangesTotal };
     const dirty = tracker.takeDirty();
     let keys: Iterable<string> = dirty;
     const tx = new Transaction();
@@ -156,7 +159,7 @@ export class Proxier {
       stats: tx.stats,
     };
     this.lastSync = result;
-    this.recordMetrics(result, pendingSvc, pendingEp);
+    this.recordMetrics(result, covered, pendingSvc, pendingEp);
     if (this.opts.conntrackCleanup !== false && removedUDP.length) await this.cleanupConntrack(removedUDP);
     await this.opts.onHealthChange?.(this.healthWanted());
     return result;
@@ -182,13 +185,13 @@ export class Proxier {
     return out;
   }
 
-  private recordMetrics(r: SyncResult, pendingSvc: number, pendingEp: number): void {
+  private recordMetrics(r: SyncResult, covered: { services: number; endpoints: number }, pendingSvc: number, pendingEp: number): void {
     const m = this.metrics;
     m.syncDuration.observe(r.seconds);
     (r.full ? m.fullSyncDuration : m.partialSyncDuration).observe(r.seconds);
     m.lastTimestamp.set(Date.now() / 1000);
-    m.serviceChanges.set(this.tracker.serviceChangesTotal);
-    m.endpointChanges.set(this.tracker.endpointChangesTotal);
+    m.serviceChanges.set(covered.services);
+    m.endpointChanges.set(covered.endpoints);
     m.serviceChangesPending.set(this.tracker.pendingServiceChanges);
     m.endpointChangesPending.set(this.tracker.pendingEndpointChanges);
     void pendingSvc;

@@ -59,7 +59,9 @@ test.serial("pods are spread over the nodes, nodeName and nodeSelector are honou
     all.map((n) => ({ name: n.metadata.name!, ready: "True", podCIDR: n.spec!.podCIDR, internalIP: internalIP(n) })),
   );
   t.deepEqual(report.nodes.map((n) => n.internalIP), c.layout.nodes.map((n) => n.underlayIP));
-  t.is(report.processes.length, 1 + 3 * 3);
+  // The API server and the cloud's load balancer, then runtime, kubelet and kube-proxy per node.
+  t.deepEqual(report.processes.slice(0, 2).map((p) => p.name), ["apiserver", "cloud-lb"]);
+  t.is(report.processes.length, 2 + 3 * 3);
   t.true(report.processes.every((p) => p.running), JSON.stringify(report.processes));
 
   // A label of this test's own on node-1, for a nodeSelector.
