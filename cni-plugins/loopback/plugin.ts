@@ -1,64 +1,16 @@
-// loopback: brings `lo` up in the container and reports its addresses. Through rtnetlink in the
-// Bun-compiled plugin (no process start), through `ip` otherwise; both read the same kernel state.
+// loopback: brings `lo` up in the container and reports its addresses. The ip lines go over
+// rtnetlink in the Bun-compiled plugin (no process start), through `ip` otherwise.
 import { CniError, ErrCode } from "../pkg/errors.ts";
-import { ipBatchJSON, type LinkInfo } from "../pkg/ip.ts";
-import { IFF_UP, Rtnl } from "../pkg/netlink.ts";
+import { ipBatch, ipBatchJSON, type LinkInfo } from "../pkg/ip.ts";
 import { netnsExists, requireNetns } from "../pkg/netns.ts";
 import type { Plugin, PluginContext } from "../pkg/skel.ts";
 import type { Result } from "../pkg/types.ts";
-import { run } from "../pkg/exec.ts";
-
-function noLo(): CniError {
-  return new CniError(ErrCode.Kernel, "no lo interface in the container");
-}
-
-/** lo as `ip -j addr show dev lo` describes it, read over netlink (after bringing it up). */
-function showLoNetlink(nl: Rtnl, up: boolean): LinkInfo {
-  try {
-    if (up) nl.setUp("lo", true);
-    const link = nl.link("lo");
-    if (!link) throw noLo();
-    const addrs = nl.addresses(link.index);
-    return {
-      ifindex: link.index,
-      ifname: link.name,
-      address: link.mac,
-      mtu: link.mtu,
-      flags: link.flags & IFF_UP ? ["LOOPBACK", "UP"] : ["LOOPBACK"],
-      addr_info: addrs.map((a) => ({ family: a.family === 4 ? "inet" : "inet6", local: a.local, prefixlen: a.prefixlen })),
-    };
-  } finally {
-    nl.close();
-  }
-}
 
 function showLo(netns: string, up: boolean): LinkInfo {
-  const nl = Rtnl.open(netns);
-  if (nl) return showLoNetlink(nl, up);
-  const lines: string[][] = up ? [["link", "set", "lo", "up"], ["addr", "show", "dev", "lo"]] : [["addr", "show", "dev", "lo"]];
+  const lines: string[][] = up ? [["link", "set", "dev", "lo", "up"], ["addr", "show", "dev", "lo"]] : [["addr", "show", "dev", "lo"]];
   const [lo] = ipBatchJSON<LinkInfo[]>(lines, { netns });
-  if (!lo?.[0]) throw noLo();
+  if (!lo?.[0]) throw new CniError(ErrCode.Kernel, "no lo interface in the container");
   return lo[0];
-}
-
-function setLoDown(netns: string): void {
-  let nl: Rtnl | undefined;
-  try {
-    nl = Rtnl.open(netns);
-  } catch {
-    /* best effort, as below */
-  }
-  if (!nl) {
-    run("ip", ["link", "set", "lo", "down"], { netns, allowFail: true });
-    return;
-  }
-  try {
-    nl.setUp("lo", false);
-  } catch {
-    /* best effort: DEL must not fail over lo */
-  } finally {
-    nl.close();
-  }
 }
 
 /**
@@ -101,6 +53,10 @@ export const loopback: Plugin = {
   del(ctx: PluginContext) {
     // Best effort: a netns that is gone took its lo with it.
     if (!ctx.env.netns || !netnsExists(ctx.env.netns)) return;
-    setLoDown(ctx.env.netns);
+    try {
+      ipBatch([["link", "set", "dev", "lo", "down"]], { netns: ctx.env.netns, allowFail: true });
+    } catch {
+      /* best effort: DEL must not fail over lo */
+    }
   },
 };

@@ -1,7 +1,7 @@
 // iproute2 driver: JSON queries (ip -j) and batched changes (ip -batch -).
 // Batch lines are assembled from tokens that are checked to be plain words, so no input
 // can add a command or an argument of its own.
-import { run, runAsync, type RunOptions, type RunResult } from "./exec.ts";
+import { CommandError, run, runAsync, type RunOptions, type RunResult } from "./exec.ts";
 import { CniError, ErrCode } from "./errors.ts";
 import { batchOverNetlink } from "./ipnl.ts";
 
@@ -46,20 +46,33 @@ function token(t: string | number): string {
   return s;
 }
 
+/**
+ * The lines over rtnetlink when they can go that way (ipnl.ts), failing as run() would; undefined
+ * when ip itself must run them.
+ */
+function overNetlink(lines: (string | number)[][], argv: string[], opts: RunOptions, json: boolean): RunResult | undefined {
+  if (opts.nsenter) return undefined;
+  const r = batchOverNetlink(lines, { netns: opts.netns, json });
+  if (r && r.status !== 0 && !opts.allowFail) throw new CommandError(["ip", ...argv], r.status, r.stderr);
+  return r;
+}
+
 /** Runs `ip -batch -` with one command per line; `force` keeps going past failed lines. */
 export function ipBatch(lines: (string | number)[][], opts: RunOptions & { force?: boolean } = {}): void {
   if (lines.length === 0) return;
   const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
-  run("ip", opts.force ? ["-force", "-batch", "-"] : ["-batch", "-"], { ...opts, input: script });
+  const argv = opts.force ? ["-force", "-batch", "-"] : ["-batch", "-"];
+  if (!opts.force && overNetlink(lines, argv, opts, false)) return;
+  run("ip", argv, { ...opts, input: script });
 }
 
 /**
  * Like ipBatch, in JSON mode: every "show" line answers with one JSON document, returned in order.
- * Lets a plugin change and then read back a netns with a single process start.
+ * Lets a plugin change and then read back a netns with a single process start (or none).
  */
 export function ipBatchJSON<T = unknown>(lines: (string | number)[][], opts: RunOptions = {}): T[] {
   const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
-  const out = run("ip", ["-j", "-batch", "-"], { ...opts, input: script }).stdout;
+  const out = (overNetlink(lines, ["-j", "-batch", "-"], opts, true) ?? run("ip", ["-j", "-batch", "-"], { ...opts, input: script })).stdout;
   return out.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as T);
 }
 

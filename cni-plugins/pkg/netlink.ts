@@ -1,7 +1,8 @@
-// A small rtnetlink client over libc's socket/send/recv (bun:ffi), for the few link and address
-// calls that are on every pod's path: each one saves an `ip` process start (about 3 ms of CPU
-// with the spawn). Only in the Bun-compiled plugins: `Rtnl.open` answers undefined under Node or
-// with PODNET_NO_FFI=1, and callers then run iproute2 as before.
+// A netlink socket over libc's socket/send/recv (bun:ffi): requests, acks, dumps and errors.
+// ipnl.ts builds the rtnetlink messages on it, portmap an nfnetlink query; each call saves an `ip`
+// or `nft` process start (about 3 ms of CPU with the spawn). Only in the Bun-compiled plugins:
+// `Rtnl.open` answers undefined under Node or with PODNET_NO_FFI=1, and callers then run the
+// programs as before.
 //
 // Messages are what rtnetlink(7) describes: a 16-byte nlmsghdr, a family header (ifinfomsg,
 // ifaddrmsg), then 4-byte aligned attributes. Replies arrive in full before send() returns for
@@ -72,24 +73,6 @@ export class NetlinkError extends CniError {
   }
 }
 
-export interface NlLink {
-  index: number;
-  name: string;
-  flags: number;
-  mtu: number;
-  /** Hardware address, lower-case hex with colons ("00:00:00:00:00:00" for lo). */
-  mac: string;
-}
-
-export interface NlAddr {
-  family: 4 | 6;
-  index: number;
-  prefixlen: number;
-  scope: number;
-  /** The interface's own address (IFA_LOCAL, or IFA_ADDRESS where there is no local). */
-  local: string;
-}
-
 export interface Attr {
   type: number;
   data: Uint8Array;
@@ -158,32 +141,6 @@ export class Rtnl {
     closeSync(this.fd);
   }
 
-  /** Sets or clears IFF_UP on the link called `name`. */
-  setUp(name: string, up: boolean): void {
-    const body = new Uint8Array(IFINFO);
-    const v = new DataView(body.buffer);
-    v.setUint32(8, up ? IFF_UP : 0, true); // ifi_flags
-    v.setUint32(12, IFF_UP, true); // ifi_change
-    this.call(RTM_NEWLINK, NLM_F_ACK, [body, attr(IFLA_IFNAME, cstring(name))], `set ${name} ${up ? "up" : "down"}`);
-  }
-
-  /** The link called `name`, or undefined when there is none. */
-  link(name: string): NlLink | undefined {
-    try {
-      const [m] = this.call(RTM_GETLINK, 0, [new Uint8Array(IFINFO), attr(IFLA_IFNAME, cstring(name))], `show ${name}`);
-      return m ? parseLink(m) : undefined;
-    } catch (e) {
-      if (e instanceof NetlinkError && e.errno === 19) return undefined;
-      throw e;
-    }
-  }
-
-  /** Every address in the netns (IPv4 first, as the kernel dumps them), or those of one link. */
-  addresses(index?: number): NlAddr[] {
-    const msgs = this.call(RTM_GETADDR, NLM_F_DUMP, [new Uint8Array(IFADDR)], "list addresses", index === undefined ? undefined : addrOfLink(index));
-    return msgs.map(parseAddrMsg).filter((a): a is NlAddr => a !== undefined && (index === undefined || a.index === index));
-  }
-
   /**
    * Sends one request and collects its replies until the ack, the single answer, or DONE; `keep`,
    * when given, picks which replies of a dump are kept, from their headers alone.
@@ -236,32 +193,4 @@ export class Rtnl {
 /** For `call`: keeps the RTM_NEWADDR replies of one link (ifaddrmsg.ifa_index). */
 export function addrOfLink(index: number): (msg: DataView, off: number) => boolean {
   return (v, off) => v.getUint16(off + 4, true) === RTM_NEWADDR && v.getUint32(off + HDR + 4, true) === index;
-}
-
-function parseLink(m: Uint8Array): NlLink | undefined {
-  const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
-  if (v.getUint16(4, true) !== RTM_NEWLINK) return undefined;
-  const link: NlLink = { index: v.getInt32(HDR + 4, true), flags: v.getUint32(HDR + 8, true), name: "", mtu: 0, mac: "" };
-  for (const a of parseAttrs(m, HDR + IFINFO, m.length)) {
-    if (a.type === IFLA_IFNAME) link.name = new TextDecoder().decode(a.data).replace(/\0.*$/s, "");
-    else if (a.type === IFLA_MTU && a.data.length >= 4) link.mtu = new DataView(a.data.buffer, a.data.byteOffset, 4).getUint32(0, true);
-    else if (a.type === IFLA_ADDRESS) link.mac = hexMac(a.data);
-  }
-  return link;
-}
-
-function parseAddrMsg(m: Uint8Array): NlAddr | undefined {
-  const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
-  if (v.getUint16(4, true) !== RTM_NEWADDR) return undefined;
-  const fam = v.getUint8(HDR);
-  if (fam !== AF_INET && fam !== AF_INET6) return undefined;
-  let local: Uint8Array | undefined;
-  let address: Uint8Array | undefined;
-  for (const a of parseAttrs(m, HDR + IFADDR, m.length)) {
-    if (a.type === IFA_LOCAL) local = a.data;
-    else if (a.type === IFA_ADDRESS) address = a.data;
-  }
-  const raw = local ?? address;
-  if (!raw) return undefined;
-  return { family: fam === AF_INET ? 4 : 6, prefixlen: v.getUint8(HDR + 1), scope: v.getUint8(HDR + 3), index: v.getUint32(HDR + 4, true), local: bytesToAddr(raw) };
 }
