@@ -3,8 +3,8 @@
 import { isApiError, resourcePath } from "../apiserver/client.ts";
 import type { KObject } from "../apiserver/types.ts";
 import { LAST_APPLIED, lastAppliedOf, threeWayPatch } from "./apply-patch.ts";
-import { formatError, runCommand, withSource } from "./errors.ts";
-import { COMMON_HELP, COMMON_OPTIONS, connect, parseFlags, type Connection } from "./flags.ts";
+import { formatError, withSource } from "./errors.ts";
+import { COMMON_HELP, COMMON_OPTIONS, verbMain, type Connection } from "./flags.ts";
 import { qualifiedSingular, UsageError } from "./kinds.ts";
 import { loadManifests, targetOf, type Target } from "./manifests.ts";
 
@@ -30,31 +30,22 @@ ${COMMON_HELP}`;
 const SERVER_METADATA = ["uid", "creationTimestamp", "generation", "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"];
 
 export function main(argv: string[]): Promise<number> {
-  let conn: Connection | undefined;
-  return runCommand(
-    async () => {
-      const { values, positionals } = parseFlags(argv, OPTIONS);
-      if (values.help) {
-        process.stdout.write(HELP);
-        return 0;
+  return verbMain(argv, OPTIONS, HELP, async ({ values, positionals }, connect) => {
+    if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(" ")} (apply reads objects from -f)`);
+    const manifests = await loadManifests((values.filename as string[] | undefined) ?? [], values.recursive === true);
+    const conn = connect();
+    const errors: string[] = [];
+    for (const m of manifests) {
+      try {
+        const target = targetOf(m, conn, "applying");
+        process.stdout.write(`${qualifiedSingular(target.kind)}/${target.name} ${await applyOne(conn, target)}\n`);
+      } catch (e) {
+        errors.push(formatError(e, conn.api.endpoint));
       }
-      if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(" ")} (apply reads objects from -f)`);
-      const manifests = await loadManifests((values.filename as string[] | undefined) ?? [], values.recursive === true);
-      conn = connect(values);
-      const errors: string[] = [];
-      for (const m of manifests) {
-        try {
-          const target = targetOf(m, conn, "applying");
-          process.stdout.write(`${qualifiedSingular(target.kind)}/${target.name} ${await applyOne(conn, target)}\n`);
-        } catch (e) {
-          errors.push(formatError(e, conn.api.endpoint));
-        }
-      }
-      for (const e of errors) process.stderr.write(e + "\n");
-      return errors.length ? 1 : 0;
-    },
-    () => conn?.api.endpoint,
-  );
+    }
+    for (const e of errors) process.stderr.write(e + "\n");
+    return errors.length ? 1 : 0;
+  });
 }
 
 type Obj = Record<string, unknown> & KObject;

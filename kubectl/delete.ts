@@ -3,8 +3,8 @@
 // once its kubelet has stopped it, after at most its grace period.
 import { isApiError, resourcePath, type ApiClient } from "../apiserver/client.ts";
 import type { KObject } from "../apiserver/types.ts";
-import { formatError, runCommand, ShownError, withSource } from "./errors.ts";
-import { COMMON_HELP, COMMON_OPTIONS, connect, intFlag, parseDuration, parseFlags, stringFlag, type Connection } from "./flags.ts";
+import { formatError, ShownError, withSource } from "./errors.ts";
+import { COMMON_HELP, COMMON_OPTIONS, verbMain, intFlag, parseDuration, stringFlag } from "./flags.ts";
 import { KIND_LIST } from "./get.ts";
 import { parseKindArgs, qualifiedSingular, UsageError, type KindInfo } from "./kinds.ts";
 import { loadManifests, targetOf } from "./manifests.ts";
@@ -55,90 +55,81 @@ interface Victim {
 }
 
 export function main(argv: string[]): Promise<number> {
-  let conn: Connection | undefined;
-  return runCommand(
-    async () => {
-      const { values, positionals } = parseFlags(argv, OPTIONS);
-      if (values.help) {
-        process.stdout.write(HELP);
-        return 0;
-      }
-      const files = (values.filename as string[] | undefined) ?? [];
-      let grace = intFlag(values, "grace-period", -1);
-      const force = values.force === true;
-      if (grace === -1) grace = undefined;
-      if (values.now === true) grace = 1;
-      if (force && grace === undefined) grace = 0;
-      if (grace === 0 && !force) {
-        // kubectl turns 0 into 1 without --force: the kubelet still gets to stop the pod.
-        grace = 1;
-      }
-      if (force && grace === 0) process.stderr.write("warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.\n");
-      const cascade = stringFlag(values, "cascade");
-      const propagationPolicy = cascade === undefined || cascade === "background" || cascade === "true" ? "Background" : cascade === "foreground" ? "Foreground" : cascade === "orphan" || cascade === "false" ? "Orphan" : undefined;
-      if (!propagationPolicy) throw new UsageError(`invalid cascade value (${cascade}). Must be "background", "foreground", or "orphan"`);
-      const timeout = stringFlag(values, "timeout");
-      const timeoutMs = timeout === undefined ? undefined : parseDuration(timeout);
-      const wait = values.wait !== false && !(force && grace === 0);
-      const ignoreNotFound = values["ignore-not-found"] === true;
-      const selector = stringFlag(values, "selector");
-      const all = values.all === true;
+  return verbMain(argv, OPTIONS, HELP, async ({ values, positionals }, connect) => {
+    const files = (values.filename as string[] | undefined) ?? [];
+    let grace = intFlag(values, "grace-period", -1);
+    const force = values.force === true;
+    if (grace === -1) grace = undefined;
+    if (values.now === true) grace = 1;
+    if (force && grace === undefined) grace = 0;
+    if (grace === 0 && !force) {
+      // kubectl turns 0 into 1 without --force: the kubelet still gets to stop the pod.
+      grace = 1;
+    }
+    if (force && grace === 0) process.stderr.write("warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.\n");
+    const cascade = stringFlag(values, "cascade");
+    const propagationPolicy = cascade === undefined || cascade === "background" || cascade === "true" ? "Background" : cascade === "foreground" ? "Foreground" : cascade === "orphan" || cascade === "false" ? "Orphan" : undefined;
+    if (!propagationPolicy) throw new UsageError(`invalid cascade value (${cascade}). Must be "background", "foreground", or "orphan"`);
+    const timeout = stringFlag(values, "timeout");
+    const timeoutMs = timeout === undefined ? undefined : parseDuration(timeout);
+    const wait = values.wait !== false && !(force && grace === 0);
+    const ignoreNotFound = values["ignore-not-found"] === true;
+    const selector = stringFlag(values, "selector");
+    const all = values.all === true;
 
-      if (files.length > 0 && positionals.length > 0) throw new UsageError(`when -f is given, KIND and NAME are not`);
-      if (files.length === 0 && positionals.length === 0) throw new UsageError(`you must provide one or more resources by argument or filename; kinds: ${KIND_LIST}`);
-      const manifests = files.length ? await loadManifests(files, values.recursive === true) : [];
-      conn = connect(values);
-      const c = conn;
-      const errors: string[] = [];
-      const victims: Victim[] = [];
-      for (const m of manifests) {
-        try {
-          const t = targetOf(m, c, "deleting");
-          victims.push({ kind: t.kind, name: t.name, namespace: t.namespace, source: t.source });
-        } catch (e) {
-          errors.push(formatError(e));
+    if (files.length > 0 && positionals.length > 0) throw new UsageError(`when -f is given, KIND and NAME are not`);
+    if (files.length === 0 && positionals.length === 0) throw new UsageError(`you must provide one or more resources by argument or filename; kinds: ${KIND_LIST}`);
+    const manifests = files.length ? await loadManifests(files, values.recursive === true) : [];
+    const conn = connect();
+    const c = conn;
+    const errors: string[] = [];
+    const victims: Victim[] = [];
+    for (const m of manifests) {
+      try {
+        const t = targetOf(m, c, "deleting");
+        victims.push({ kind: t.kind, name: t.name, namespace: t.namespace, source: t.source });
+      } catch (e) {
+        errors.push(formatError(e));
+      }
+    }
+    for (const g of files.length ? [] : parseKindArgs(positionals)) {
+      const ns = g.kind.namespaced ? c.namespace : undefined;
+      if (g.names.length > 0) {
+        if (selector || all) throw new UsageError(`name cannot be provided when a selector or --all is specified`);
+        for (const name of g.names) victims.push({ kind: g.kind, name, namespace: ns });
+        continue;
+      }
+      if (!selector && !all) throw new UsageError(`resource(s) were provided, but no name was specified; give NAME, -l SELECTOR or --all`);
+      const path = resourcePath(g.kind.resource, values["all-namespaces"] === true ? undefined : ns);
+      const list = await c.api.list<KObject>(path, { labelSelector: selector });
+      for (const o of list.items) victims.push({ kind: g.kind, name: o.metadata.name!, namespace: g.kind.namespaced ? o.metadata.namespace : undefined });
+    }
+    if (victims.length === 0 && errors.length === 0 && files.length === 0) {
+      process.stderr.write(positionals.length && parseKindArgs(positionals).some((g) => g.kind.namespaced) && values["all-namespaces"] !== true ? `No resources found in ${c.namespace} namespace.\n` : "No resources found\n");
+    }
+    const deleted: Victim[] = [];
+    for (const v of victims) {
+      try {
+        const answer = await c.api.delete<KObject>(resourcePath(v.kind.resource, v.namespace, v.name), { gracePeriodSeconds: grace, propagationPolicy });
+        const uid = (answer as KObject).metadata?.uid ?? (answer as { details?: { uid?: string } }).details?.uid;
+        deleted.push({ ...v, uid });
+        process.stdout.write(`${qualifiedSingular(v.kind)} "${v.name}" ${force && grace === 0 ? "force deleted" : "deleted"}\n`);
+      } catch (e) {
+        if (ignoreNotFound && isApiError(e, 404)) continue;
+        errors.push(formatError(withSource(e, "deleting", v.source), c.api.endpoint));
+      }
+    }
+    if (wait) {
+      const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      for (const v of deleted) {
+        if (!(await waitGone(c.api, resourcePath(v.kind.resource, v.namespace, v.name), v.uid, deadline))) {
+          errors.push(`error: timed out waiting for the condition on ${v.kind.resource}/${v.name}`);
         }
       }
-      for (const g of files.length ? [] : parseKindArgs(positionals)) {
-        const ns = g.kind.namespaced ? c.namespace : undefined;
-        if (g.names.length > 0) {
-          if (selector || all) throw new UsageError(`name cannot be provided when a selector or --all is specified`);
-          for (const name of g.names) victims.push({ kind: g.kind, name, namespace: ns });
-          continue;
-        }
-        if (!selector && !all) throw new UsageError(`resource(s) were provided, but no name was specified; give NAME, -l SELECTOR or --all`);
-        const path = resourcePath(g.kind.resource, values["all-namespaces"] === true ? undefined : ns);
-        const list = await c.api.list<KObject>(path, { labelSelector: selector });
-        for (const o of list.items) victims.push({ kind: g.kind, name: o.metadata.name!, namespace: g.kind.namespaced ? o.metadata.namespace : undefined });
-      }
-      if (victims.length === 0 && errors.length === 0 && files.length === 0) {
-        process.stderr.write(positionals.length && parseKindArgs(positionals).some((g) => g.kind.namespaced) && values["all-namespaces"] !== true ? `No resources found in ${c.namespace} namespace.\n` : "No resources found\n");
-      }
-      const deleted: Victim[] = [];
-      for (const v of victims) {
-        try {
-          const answer = await c.api.delete<KObject>(resourcePath(v.kind.resource, v.namespace, v.name), { gracePeriodSeconds: grace, propagationPolicy });
-          const uid = (answer as KObject).metadata?.uid ?? (answer as { details?: { uid?: string } }).details?.uid;
-          deleted.push({ ...v, uid });
-          process.stdout.write(`${qualifiedSingular(v.kind)} "${v.name}" ${force && grace === 0 ? "force deleted" : "deleted"}\n`);
-        } catch (e) {
-          if (ignoreNotFound && isApiError(e, 404)) continue;
-          errors.push(formatError(withSource(e, "deleting", v.source), c.api.endpoint));
-        }
-      }
-      if (wait) {
-        const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-        for (const v of deleted) {
-          if (!(await waitGone(c.api, resourcePath(v.kind.resource, v.namespace, v.name), v.uid, deadline))) {
-            errors.push(`error: timed out waiting for the condition on ${v.kind.resource}/${v.name}`);
-          }
-        }
-      }
-      for (const e of errors) process.stderr.write(e + "\n");
-      return errors.length ? 1 : 0;
-    },
-    () => conn?.api.endpoint,
-  );
+    }
+    for (const e of errors) process.stderr.write(e + "\n");
+    return errors.length ? 1 : 0;
+  });
 }
 
 /** Polls until the object is gone; false when the deadline passes first. */

@@ -1,8 +1,7 @@
 // `podnet describe KIND [NAME...] [-l SELECTOR] [-A|-n NS]`: a readable page per object.
 import { isApiError, resourcePath } from "../apiserver/client.ts";
 import type { Deployment, EndpointSlice, KObject, Namespace, Node, Pod, ReplicaSet, Service } from "../apiserver/types.ts";
-import { runCommand } from "./errors.ts";
-import { COMMON_HELP, COMMON_OPTIONS, connect, parseFlags, stringFlag, type Connection } from "./flags.ts";
+import { COMMON_HELP, COMMON_OPTIONS, verbMain, stringFlag, type Connection } from "./flags.ts";
 import { KIND_LIST } from "./get.ts";
 import { parseKindArgs, UsageError, type KindInfo } from "./kinds.ts";
 import { byNamespaceAndName } from "./printers/output.ts";
@@ -28,38 +27,29 @@ Options:
 ${COMMON_HELP}`;
 
 export function main(argv: string[]): Promise<number> {
-  let conn: Connection | undefined;
-  return runCommand(
-    async () => {
-      const { values, positionals } = parseFlags(argv, OPTIONS);
-      if (values.help) {
-        process.stdout.write(HELP);
-        return 0;
+  return verbMain(argv, OPTIONS, HELP, async ({ values, positionals }, connect) => {
+    if (positionals.length === 0) throw new UsageError(`you must specify the type of resource to describe; one of: ${KIND_LIST}`);
+    const groups = parseKindArgs(positionals);
+    const allNamespaces = values["all-namespaces"] === true;
+    const conn = connect();
+    const pages: string[] = [];
+    for (const g of groups) {
+      const ns = g.kind.namespaced && !allNamespaces ? conn.namespace : undefined;
+      const objs: KObject[] = [];
+      if (g.names.length === 0) {
+        objs.push(...(await conn.api.list<KObject>(resourcePath(g.kind.resource, ns), { labelSelector: stringFlag(values, "selector") })).items.sort(byNamespaceAndName));
+      } else {
+        for (const name of g.names) objs.push(...(await byNameOrPrefix(conn, g.kind, ns, name)));
       }
-      if (positionals.length === 0) throw new UsageError(`you must specify the type of resource to describe; one of: ${KIND_LIST}`);
-      const groups = parseKindArgs(positionals);
-      const allNamespaces = values["all-namespaces"] === true;
-      conn = connect(values);
-      const pages: string[] = [];
-      for (const g of groups) {
-        const ns = g.kind.namespaced && !allNamespaces ? conn.namespace : undefined;
-        const objs: KObject[] = [];
-        if (g.names.length === 0) {
-          objs.push(...(await conn.api.list<KObject>(resourcePath(g.kind.resource, ns), { labelSelector: stringFlag(values, "selector") })).items.sort(byNamespaceAndName));
-        } else {
-          for (const name of g.names) objs.push(...(await byNameOrPrefix(conn, g.kind, ns, name)));
-        }
-        for (const o of objs) pages.push(await describeOne(conn, g.kind, o));
-      }
-      if (pages.length === 0) {
-        process.stderr.write(groups.some((g) => g.kind.namespaced) && !allNamespaces ? `No resources found in ${conn.namespace} namespace.\n` : "No resources found\n");
-        return 0;
-      }
-      process.stdout.write(pages.join("\n\n"));
+      for (const o of objs) pages.push(await describeOne(conn, g.kind, o));
+    }
+    if (pages.length === 0) {
+      process.stderr.write(groups.some((g) => g.kind.namespaced) && !allNamespaces ? `No resources found in ${conn.namespace} namespace.\n` : "No resources found\n");
       return 0;
-    },
-    () => conn?.api.endpoint,
-  );
+    }
+    process.stdout.write(pages.join("\n\n"));
+    return 0;
+  });
 }
 
 /** kubectl describe falls back to a name prefix when the exact name is not there. */

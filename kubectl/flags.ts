@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ApiClient } from "../apiserver/client.ts";
 import { resolveCluster, type ClusterContext } from "../cluster/context.ts";
+import { runCommand } from "./errors.ts";
 import { UsageError } from "./kinds.ts";
 
 export const COMMON_OPTIONS = {
@@ -127,4 +128,28 @@ function tryCluster(name: string | undefined): ClusterContext | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The frame of every verb: flags parsed, --help answered, and errors shown the kubectl way, naming
+ * the API server once `connect()` has picked one (it picks it once, from the flags).
+ */
+export function verbMain<O extends Options>(
+  argv: string[],
+  options: O,
+  help: string,
+  body: (flags: ReturnType<typeof parseFlags<O>>, connect: () => Connection) => Promise<number>,
+): Promise<number> {
+  let conn: Connection | undefined;
+  return runCommand(
+    async () => {
+      const flags = parseFlags(argv, options);
+      if (flags.values.help) {
+        process.stdout.write(help);
+        return 0;
+      }
+      return body(flags, () => (conn ??= connect(flags.values)));
+    },
+    () => conn?.api.endpoint,
+  );
 }

@@ -1,8 +1,8 @@
 // `podnet get KIND [NAME...] [-l SELECTOR] [-o wide|yaml|json|name] [-A|-n NS] [-w]`
 import { isApiError, resourcePath, type ApiClient, type WatchEvent } from "../apiserver/client.ts";
 import type { KObject } from "../apiserver/types.ts";
-import { formatError, runCommand } from "./errors.ts";
-import { COMMON_HELP, COMMON_OPTIONS, connect, parseFlags, stringFlag, type Connection } from "./flags.ts";
+import { formatError } from "./errors.ts";
+import { COMMON_HELP, COMMON_OPTIONS, verbMain, stringFlag, type Connection } from "./flags.ts";
 import { KINDS, parseKindArgs, resolveKind, UsageError, type KindAndNames, type KindInfo } from "./kinds.ts";
 import { asList, byNamespaceAndName, formatObjectsTable, nameOf, parseOutputFormat, tableHeader, tableRow, toJSON, toYAML, withTypeMeta, type OutputFormat, type TableOptions } from "./printers/output.ts";
 import { columnWidths, formatTable } from "./printers/table.ts";
@@ -52,42 +52,33 @@ interface GetRequest {
 }
 
 export function main(argv: string[]): Promise<number> {
-  let conn: Connection | undefined;
-  return runCommand(
-    async () => {
-      const { values, positionals } = parseFlags(argv, OPTIONS);
-      if (values.help) {
-        process.stdout.write(HELP);
-        return 0;
-      }
-      if (positionals.length === 0) throw new UsageError(`you must specify the type of resource to get; one of: ${KIND_LIST}`);
-      const all = positionals[0]!.toLowerCase() === "all";
-      const groups = all ? ALL_KINDS.map((r) => ({ kind: resolveKind(r), names: positionals.slice(1) })) : parseKindArgs(positionals);
-      const allNamespaces = values["all-namespaces"] === true;
-      if (allNamespaces && groups.some((g) => g.names.length > 0)) throw new UsageError(`a resource cannot be retrieved by name across all namespaces`);
-      const format = parseOutputFormat(stringFlag(values, "output"));
-      const watch = values.watch === true || values["watch-only"] === true;
-      if (watch && groups.length > 1) throw new UsageError(`you may only specify a single resource type with --watch`);
-      conn = connect(values);
-      const req: GetRequest = {
-        groups,
-        format,
-        table: {
-          wide: format === "wide",
-          allNamespaces,
-          kindPrefix: groups.length > 1 || positionals.some((p) => p.includes("/")),
-          showLabels: values["show-labels"] === true,
-          noHeaders: values["no-headers"] === true,
-        },
-        labelSelector: stringFlag(values, "selector"),
-        fieldSelector: stringFlag(values, "field-selector"),
-        ignoreNotFound: values["ignore-not-found"] === true,
-      };
-      if (watch) return watchKind(conn, req, values["watch-only"] === true);
-      return get(conn, req);
-    },
-    () => conn?.api.endpoint,
-  );
+  return verbMain(argv, OPTIONS, HELP, async ({ values, positionals }, connect) => {
+    if (positionals.length === 0) throw new UsageError(`you must specify the type of resource to get; one of: ${KIND_LIST}`);
+    const all = positionals[0]!.toLowerCase() === "all";
+    const groups = all ? ALL_KINDS.map((r) => ({ kind: resolveKind(r), names: positionals.slice(1) })) : parseKindArgs(positionals);
+    const allNamespaces = values["all-namespaces"] === true;
+    if (allNamespaces && groups.some((g) => g.names.length > 0)) throw new UsageError(`a resource cannot be retrieved by name across all namespaces`);
+    const format = parseOutputFormat(stringFlag(values, "output"));
+    const watch = values.watch === true || values["watch-only"] === true;
+    if (watch && groups.length > 1) throw new UsageError(`you may only specify a single resource type with --watch`);
+    const conn = connect();
+    const req: GetRequest = {
+      groups,
+      format,
+      table: {
+        wide: format === "wide",
+        allNamespaces,
+        kindPrefix: groups.length > 1 || positionals.some((p) => p.includes("/")),
+        showLabels: values["show-labels"] === true,
+        noHeaders: values["no-headers"] === true,
+      },
+      labelSelector: stringFlag(values, "selector"),
+      fieldSelector: stringFlag(values, "field-selector"),
+      ignoreNotFound: values["ignore-not-found"] === true,
+    };
+    if (watch) return watchKind(conn, req, values["watch-only"] === true);
+    return get(conn, req);
+  });
 }
 
 interface Fetched {
