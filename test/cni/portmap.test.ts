@@ -1,6 +1,6 @@
 // portmap chained after bridge + host-local (ours once built), with real traffic through the
 // node's nftables from every direction a host port is used.
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { join } from "node:path";
 import { callPlugin, OUR_BIN } from "../helpers/cni.ts";
 import { inNetns } from "../helpers/netns.ts";
@@ -89,13 +89,18 @@ test("ADD forwards TCP and UDP host ports from the node, localhost, another pod,
   t.deepEqual([...(await nftChains(n))!.keys()], [], "no chain is left");
 });
 
-test("DEL without runtimeConfig still finds and removes the attachment's chains; with none it is a no-op", async (t) => {
+/** A node with two attachments on the main network: A forwards 8080 and B 9090 to servers on port 80. */
+async function twoAttachments(t: ExecutionContext) {
   const n = await setupNode(t);
   const steps = [bridgeStep(n, MAIN_BRIDGE_DIR), PM];
   const a: Attachment = { containerID: "ctr-a", ifname: "eth0", pod: await createPod(t, n), mappings: both(8080, 80) };
   const b: Attachment = { containerID: "ctr-b", ifname: "eth0", pod: await createPod(t, n), mappings: both(9090, 80) };
-  const resA = await addChain(n, steps, a);
-  const resB = await addChain(n, steps, b);
+  await Promise.all([startServers(t, a.pod, 80, "A"), startServers(t, b.pod, 80, "B")]);
+  return { n, steps, a, b, resA: await addChain(n, steps, a), resB: await addChain(n, steps, b) };
+}
+
+test("DEL without runtimeConfig still finds and removes the attachment's chains; with none it is a no-op", async (t) => {
+  const { n, steps, a, b, resA, resB } = await twoAttachments(t);
   const chainsB = await chainsDnatTo(n, podIPv4(resB));
   t.true((await chainsDnatTo(n, podIPv4(resA))).length > 0);
   // A runtime that lost its cache: no portMappings on DEL. The chains are found by identity.
@@ -108,7 +113,6 @@ test("DEL without runtimeConfig still finds and removes the attachment's chains;
     t.is(again.code, 0, again.stdout);
   }
   t.deepEqual(await chainsDnatTo(n, podIPv4(resB)), chainsB, "B's chains untouched");
-  await startServers(t, b.pod, 80, "B");
   t.is(await probe(n.ext, "tcp", NODE_IP, 9090), `B ${EXT_IP}`);
   await delChain(n, steps, b, resB);
 });
@@ -131,13 +135,7 @@ test("hostIP restricts the destination address", async (t) => {
 });
 
 test("two containers with different host ports: DEL of one leaves the other working", async (t) => {
-  const n = await setupNode(t);
-  const steps = [bridgeStep(n, MAIN_BRIDGE_DIR), PM];
-  const a: Attachment = { containerID: "ctr-a", ifname: "eth0", pod: await createPod(t, n), mappings: both(8080, 80) };
-  const b: Attachment = { containerID: "ctr-b", ifname: "eth0", pod: await createPod(t, n), mappings: both(9090, 80) };
-  await Promise.all([startServers(t, a.pod, 80, "A"), startServers(t, b.pod, 80, "B")]);
-  const resA = await addChain(n, steps, a);
-  const resB = await addChain(n, steps, b);
+  const { n, steps, a, b, resA, resB } = await twoAttachments(t);
   t.is(await probe(n.ext, "tcp", NODE_IP, 8080), `A ${EXT_IP}`);
   t.is(await probe(n.ext, "tcp", NODE_IP, 9090), `B ${EXT_IP}`);
   const chainsB = await chainsDnatTo(n, podIPv4(resB));
@@ -154,13 +152,7 @@ test("two containers with different host ports: DEL of one leaves the other work
 });
 
 test("GC removes the rules of attachments not in cni.dev/valid-attachments, only for its network", async (t) => {
-  const n = await setupNode(t);
-  const steps = [bridgeStep(n, MAIN_BRIDGE_DIR), PM];
-  const a: Attachment = { containerID: "ctr-a", ifname: "eth0", pod: await createPod(t, n), mappings: both(8080, 80) };
-  const b: Attachment = { containerID: "ctr-b", ifname: "eth0", pod: await createPod(t, n), mappings: both(9090, 80) };
-  await Promise.all([startServers(t, a.pod, 80, "A"), startServers(t, b.pod, 80, "B")]);
-  const resA = await addChain(n, steps, a);
-  const resB = await addChain(n, steps, b);
+  const { n, steps, a, b, resA, resB } = await twoAttachments(t);
   // The same container on another network (portmap alone, as a second attachment) must survive.
   const other = { ...a, mappings: [{ hostPort: 7070, containerPort: 80, protocol: "tcp" }] };
   const addOther = await callOne(n, PM, other, "ADD", resA, "1.0.0", { name: "othernet" });
