@@ -13,7 +13,8 @@ import { startDaemon } from "./processes.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` every `intervalMs` until it returns a value other than undefined; fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -23,7 +24,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
     } catch (e) {
       last = e;
     }
-    await sleep(50);
+    await sleep(intervalMs);
   }
   throw new Error(`timed out waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ""}`);
 }

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { layout, type ClusterLayout } from "../../cluster/layout.ts";
 import { loadConfig } from "../../cluster/config.ts";
+import { waitFor } from "../../cluster/up.ts";
 import { ApiClient } from "../../apiserver/client.ts";
 import type { ClusterContext } from "../../cluster/context.ts";
 import { PODNET } from "./podnet.ts";
@@ -64,20 +65,9 @@ export function useCluster(test: TestFn, opts: ClusterOptions = {}): () => TestC
   };
 }
 
-/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+/** Polls `probe` (every 200 ms) until it returns a value other than undefined, or fails after `timeoutMs`. */
+export function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return waitFor(what, timeoutMs, probe, 200);
 }
 
 /** `podnet down` must also work when the cluster's namespaces are all that is left. */
