@@ -142,13 +142,16 @@ function linkOptions(opts: Line): Uint8Array[] | undefined {
 
 interface Ctx {
   nl: Rtnl;
-  json: boolean;
   out: string[];
 }
 
-/** What one line does, or undefined when it is outside the grammar. */
-function plan(l: Line): ((c: Ctx) => void) | undefined {
+/**
+ * What one line does, or undefined when it is outside the grammar. "show" lines answer in ip's
+ * JSON only: in a text batch they are left to ip.
+ */
+function plan(l: Line, json: boolean): ((c: Ctx) => void) | undefined {
   const [obj, verb, ...rest] = l;
+  if (verb === "show" && !json) return undefined;
   if (obj === "link" && verb === "add" && rest[0] === "name") return planLinkAdd(rest);
   if (obj === "link" && verb === "set" && rest[0] === "dev" && rest[1]) return planLinkSet(rest[1], rest.slice(2));
   if (obj === "link" && verb === "del" && rest[0] === "dev" && rest[1] && rest.length === 2) {
@@ -397,7 +400,7 @@ export function linkByIndex(index: number, netns?: string): LinkInfo | null | un
  * netlink is not available (Node) or a line is outside the grammar: then run ip.
  */
 export function batchOverNetlink(lines: (string | number)[][], opts: { netns?: string; json?: boolean }): BatchOutcome | undefined {
-  const planned = lines.map((l) => plan(l.map(String)));
+  const planned = lines.map((l) => plan(l.map(String), opts.json ?? false));
   if (planned.some((p) => p === undefined)) return undefined;
   let nl: Rtnl | undefined;
   try {
@@ -407,7 +410,7 @@ export function batchOverNetlink(lines: (string | number)[][], opts: { netns?: s
     throw e;
   }
   if (!nl) return undefined;
-  const c: Ctx = { nl, json: opts.json ?? false, out: [] };
+  const c: Ctx = { nl, out: [] };
   try {
     for (let i = 0; i < planned.length; i++) {
       try {
