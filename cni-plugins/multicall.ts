@@ -1,12 +1,12 @@
 // One executable for every plugin: it runs the plugin named by the file it was invoked as
 // (bridge, host-local, portmap, loopback are hard links to it). A delegate that resolves to
 // this same file runs in-process, saving a process start per delegation.
-import { basename } from "node:path";
+import { baseName } from "./pkg/paths.ts";
 import { setInProcessRunner } from "./pkg/invoke.ts";
 import { pluginMain, runPlugin } from "./pkg/skel.ts";
 import { PLUGINS } from "./registry.ts";
 
-const invokedAs = basename(process.argv0 || process.argv[1] || "");
+const invokedAs = baseName(process.argv0 || process.argv[1] || "");
 const load = PLUGINS[invokedAs];
 if (!load) {
   process.stderr.write(

@@ -1,8 +1,11 @@
 // Runs system programs with argument arrays (never a shell), optionally inside a netns via nsenter.
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { CniError, ErrCode } from "./errors.ts";
-import { enterNetns, NetnsError } from "./libc.ts";
+import { pathExists } from "./fd.ts";
+import { enterNetns, NetnsError } from "./setns.ts";
+
+// node:child_process is loaded on first use, not at start: a plugin call that starts no process
+// (most loopback and bridge calls) saves its load time.
+const childProcess = () => process.getBuiltinModule("node:child_process");
 
 const SYSTEM_DIRS = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"];
 const resolved = new Map<string, string>();
@@ -15,7 +18,7 @@ const resolved = new Map<string, string>();
 export function systemBinary(name: string): string {
   let p = resolved.get(name);
   if (!p) {
-    p = name.includes("/") ? name : (SYSTEM_DIRS.map((d) => `${d}/${name}`).find((f) => existsSync(f)) ?? name);
+    p = name.includes("/") ? name : (SYSTEM_DIRS.map((d) => `${d}/${name}`).find((f) => pathExists(f)) ?? name);
     resolved.set(name, p);
   }
   return p;
@@ -88,7 +91,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResu
 
 function runSync(cmd: string, args: string[], opts: RunOptions): RunResult {
   const r = startIn(opts.netns, cmd, args, (argv) =>
-    spawnSync(argv[0]!, argv.slice(1), {
+    childProcess().spawnSync(argv[0]!, argv.slice(1), {
       input: opts.input ?? "",
       encoding: "utf8",
       stdio: ["pipe", "pipe", "pipe"],
@@ -119,7 +122,7 @@ export async function runAsync(cmd: string, args: string[], opts: RunOptions = {
 
 function runNode(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = startIn(opts.netns, cmd, args, (argv) => spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] }), opts.nsenter);
+    const child = startIn(opts.netns, cmd, args, (argv) => childProcess().spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] }), opts.nsenter);
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));

@@ -1,9 +1,7 @@
 // Delegation (spec section 4): find the delegate in CNI_PATH, run it with the same environment
 // and stdin, pass its stderr through, and on a failed ADD run its DEL before reporting.
-import { spawnSync } from "node:child_process";
-import { accessSync, constants, statSync } from "node:fs";
-import { join } from "node:path";
 import { CniError, ErrCode } from "./errors.ts";
+import { joinPath } from "./paths.ts";
 import { parseResult } from "./result.ts";
 import type { Outcome } from "./skel.ts";
 import type { Command, Result } from "./types.ts";
@@ -14,12 +12,15 @@ import type { Command, Result } from "./types.ts";
  */
 export type InProcessRunner = (type: string, env: NodeJS.ProcessEnv, stdin: string) => Promise<Outcome> | undefined;
 let inProcess: InProcessRunner | undefined;
-/** Device and inode of our own executable: the plugins are hard links to it, so paths differ. */
-let self: string | undefined;
+/** Our own executable; its device and inode are compared, as the plugins are hard links to it. */
+let selfPath: string | undefined;
+
+// node:fs is loaded when a delegate is looked for, not at every plugin start.
+const fs = () => process.getBuiltinModule("node:fs");
 
 function identity(path: string): string | undefined {
   try {
-    const st = statSync(path);
+    const st = fs().statSync(path);
     return `${st.dev}:${st.ino}`;
   } catch {
     return undefined;
@@ -28,7 +29,7 @@ function identity(path: string): string | undefined {
 
 export function setInProcessRunner(runner: InProcessRunner, executable: string): void {
   inProcess = runner;
-  self = identity(executable);
+  selfPath = executable;
 }
 
 export function findPlugin(type: string, cniPath: string[]): string {
@@ -36,9 +37,9 @@ export function findPlugin(type: string, cniPath: string[]): string {
     throw new CniError(ErrCode.InvalidConfig, `invalid plugin type ${JSON.stringify(type)}`);
   }
   for (const dir of cniPath) {
-    const p = join(dir, type);
+    const p = joinPath(dir, type);
     try {
-      accessSync(p, constants.X_OK);
+      fs().accessSync(p, fs().constants.X_OK);
       return p;
     } catch {
       /* next directory */
@@ -50,11 +51,13 @@ export function findPlugin(type: string, cniPath: string[]): string {
 async function execDelegate(command: Command, type: string, stdin: string, cniPath: string[]): Promise<Outcome> {
   const path = findPlugin(type, cniPath);
   const env = { ...process.env, CNI_COMMAND: command };
+  const self = selfPath && identity(selfPath);
   if (inProcess && self && identity(path) === self) {
     const out = inProcess(type, env, stdin);
     if (out) return out;
   }
-  const r = spawnSync(path, [], { env, input: stdin, encoding: "utf8", stdio: ["pipe", "pipe", "inherit"] });
+  // Loaded here, not at start: most plugin starts never run a delegate as a process.
+  const r = process.getBuiltinModule("node:child_process").spawnSync(path, [], { env, input: stdin, encoding: "utf8", stdio: ["pipe", "pipe", "inherit"] });
   if (r.error) throw new CniError(ErrCode.Internal, `cannot run delegate ${type}: ${r.error.message}`);
   return { exitCode: r.status ?? 1, stdout: r.stdout ?? "", stderr: "" };
 }

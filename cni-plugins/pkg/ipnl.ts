@@ -5,10 +5,10 @@
 //
 // Only a fixed grammar is understood (see `plan`); a batch with any other line answers undefined
 // and is run by ip itself, so a rare option never needs a second implementation here.
-import { closeSync, openSync } from "node:fs";
 import { parseCidr } from "./addr.ts";
 import type { BatchOutcome, LinkInfo } from "./ip.ts";
-import { NetnsError } from "./libc.ts";
+import { closeFd, openRead } from "./fd.ts";
+import { NetnsError } from "./setns.ts";
 import {
   addrOfLink,
   AF_INET,
@@ -203,7 +203,7 @@ function planLinkAdd(rest: Line): ((c: Ctx) => void) | undefined {
     let fd: number | undefined;
     if (netnsName) {
       try {
-        fd = openSync(`/run/netns/${netnsName}`, "r");
+        fd = openRead(`/run/netns/${netnsName}`);
       } catch {
         throw new LineFailure(`Invalid "netns" value "${netnsName}"`);
       }
@@ -213,7 +213,7 @@ function planLinkAdd(rest: Line): ((c: Ctx) => void) | undefined {
       const info = nest(IFLA_LINKINFO, [attr(IFLA_INFO_KIND, cstring("veth")), nest(IFLA_INFO_DATA, [attr(VETH_INFO_PEER, peer)])]);
       c.nl.call(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, [ifinfo(), attr(IFLA_IFNAME, cstring(name)), ...opts, info], "add");
     } finally {
-      if (fd !== undefined) closeSync(fd);
+      if (fd !== undefined) closeFd(fd);
     }
   };
 }

@@ -7,10 +7,11 @@
 // Messages are what rtnetlink(7) describes: a 16-byte nlmsghdr, a family header (ifinfomsg,
 // ifaddrmsg), then 4-byte aligned attributes. Replies arrive in full before send() returns for
 // these requests, so a blocking recv() never waits on the network.
-import { closeSync } from "node:fs";
 import { formatAddr } from "./addr.ts";
 import { CniError, ErrCode } from "./errors.ts";
-import { enterNetns, libc } from "./libc.ts";
+import { closeFd } from "./fd.ts";
+import { libc } from "./libc.ts";
+import { enterNetns } from "./setns.ts";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -125,11 +126,12 @@ export class Rtnl {
    * available. The socket stays in that netns for its life, whatever this thread does next.
    */
   static open(netns?: string, protocol = NETLINK_ROUTE): Rtnl | undefined {
-    if (!libc) return undefined;
+    const c = libc();
+    if (!c) return undefined;
     const leave = netns ? enterNetns(netns) : undefined;
     let fd: number;
     try {
-      fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+      fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     } finally {
       leave?.();
     }
@@ -138,7 +140,7 @@ export class Rtnl {
   }
 
   close(): void {
-    closeSync(this.fd);
+    closeFd(this.fd);
   }
 
   /**
@@ -159,12 +161,12 @@ export class Rtnl {
       msg.set(p, o);
       o += p.length;
     }
-    if (libc!.send(this.fd, msg, len, 0) !== len) throw new CniError(ErrCode.Kernel, `${what}: cannot send a netlink request`);
+    if (libc()!.send(this.fd, msg, len, 0) !== len) throw new CniError(ErrCode.Kernel, `${what}: cannot send a netlink request`);
     const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
     const acked = (flags & NLM_F_ACK) !== 0;
     const out: Uint8Array[] = [];
     for (;;) {
-      const n = libc!.recv(this.fd, this.rx, this.rx.length, 0);
+      const n = libc()!.recv(this.fd, this.rx, this.rx.length, 0);
       if (n <= 0) throw new CniError(ErrCode.Kernel, `${what}: no netlink answer`);
       const rv = new DataView(this.rx.buffer, 0, n);
       for (let off = 0; off + HDR <= n; ) {

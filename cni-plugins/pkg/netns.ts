@@ -1,19 +1,16 @@
 // Network namespace references (CNI_NETNS) and sysctls inside them.
-import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { run, runAsync } from "./exec.ts";
 import { CniError, ErrCode } from "./errors.ts";
-import { enterNetns } from "./libc.ts";
+import { pathExists } from "./fd.ts";
+import { enterNetns } from "./setns.ts";
+
+const fs = () => process.getBuiltinModule("node:fs");
 
 export { enterNetns };
 
 /** True when `path` names something that exists (a netns bind mount or /proc/PID/ns/net). */
 export function netnsExists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return pathExists(path);
 }
 
 /** For ADD and CHECK, the netns must exist; the variable is named in the error, as the spec asks. */
@@ -40,7 +37,7 @@ export function setSysctl(key: string, value: string, netns?: string): void {
     return;
   }
   try {
-    writeFileSync(`/proc/sys/${key}`, value);
+    fs().writeFileSync(`/proc/sys/${key}`, value);
   } finally {
     leave?.();
   }
@@ -48,7 +45,7 @@ export function setSysctl(key: string, value: string, netns?: string): void {
 
 export function getSysctl(key: string): string {
   checkKey(key);
-  return readFileSync(`/proc/sys/${key}`, "utf8").trim();
+  return fs().readFileSync(`/proc/sys/${key}`, "utf8").trim();
 }
 
 /**
@@ -66,7 +63,7 @@ export async function trySysctlIn(netns: string, key: string, value: string): Pr
   }
   if (!leave) return (await runAsync("sysctl", ["-q", "-w", `${key}=${value}`], { netns, allowFail: true })).status === 0;
   try {
-    writeFileSync(`/proc/sys/${key}`, value);
+    fs().writeFileSync(`/proc/sys/${key}`, value);
     return true;
   } catch {
     return false;

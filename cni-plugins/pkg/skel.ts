@@ -1,10 +1,10 @@
 // The plugin skeleton: environment, stdin, version negotiation, dispatch and output.
 // runPlugin() is pure with respect to the process (env and stdin in, text out), so the same
 // code serves a plugin executable and an in-process delegate.
-import { readFileSync, writeSync } from "node:fs";
 import { parseCniArgs, type CniArgs } from "./args.ts";
 import { readEnv, validNetworkName, type CniEnv } from "./env.ts";
 import { asCniError, CniError, ErrCode } from "./errors.ts";
+import { isTerminal, readAll, writeAll } from "./fd.ts";
 import { convertResult, formatJSON, parseResult } from "./result.ts";
 import type { NetConf, Result } from "./types.ts";
 import { CURRENT_VERSION, requireCommandAllowed, requireSupported, SUPPORTED_VERSIONS } from "./version.ts";
@@ -124,7 +124,7 @@ export async function runPlugin(plugin: Plugin, envVars: NodeJS.ProcessEnv, stdi
 
 function readStdin(): string {
   try {
-    return readFileSync(0, "utf8");
+    return readAll(0);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     // No stdin at all (closed descriptor) reads as empty; anything else is an I/O failure.
@@ -138,7 +138,7 @@ export async function pluginMain(plugin: Plugin): Promise<never> {
   let out: Outcome;
   if (!process.env.CNI_COMMAND) {
     out = { exitCode: 0, stdout: "", stderr: aboutText(plugin.name) };
-  } else if (process.env.CNI_COMMAND === "VERSION" && process.stdin.isTTY) {
+  } else if (process.env.CNI_COMMAND === "VERSION" && isTerminal(0)) {
     out = await runPlugin(plugin, process.env, "");
   } else {
     let stdin: string;
@@ -154,7 +154,7 @@ export async function pluginMain(plugin: Plugin): Promise<never> {
 }
 
 function finish(out: Outcome): never {
-  if (out.stdout) writeSync(1, out.stdout);
-  if (out.stderr) writeSync(2, out.stderr);
+  if (out.stdout) writeAll(1, out.stdout);
+  if (out.stderr) writeAll(2, out.stderr);
   process.exit(out.exitCode);
 }

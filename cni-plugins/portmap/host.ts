@@ -1,8 +1,10 @@
 // Node-side helpers that need no nftables: route_localnet on the interface toward the pod and
 // removal of stale UDP conntrack entries. Both run in the netns the plugin runs in (the node).
-import { readFileSync, writeFileSync } from "node:fs";
 import { runAsync } from "../pkg/exec.ts";
 import type { PortMapping } from "./config.ts";
+
+// Loaded when a port mapping needs it: a call without mappings never touches these files.
+const fs = () => process.getBuiltinModule("node:fs");
 
 function ipv4ToInt(ip: string): number {
   return ip.split(".").reduce((acc, o) => ((acc << 8) | Number(o)) >>> 0, 0);
@@ -23,7 +25,7 @@ const popcount = (n: number) => n.toString(2).replace(/0/g, "").length;
 export function routeInterfaceV4(ip: string, routeTable = "/proc/net/route"): string | undefined {
   let text: string;
   try {
-    text = readFileSync(routeTable, "utf8");
+    text = fs().readFileSync(routeTable, "utf8");
   } catch {
     return undefined;
   }
@@ -49,13 +51,13 @@ export function routeInterfaceV4(ip: string, routeTable = "/proc/net/route"): st
 export function enableRouteLocalnet(iface: string): void {
   if (iface.includes("/") || iface === "." || iface === "..") return;
   const path = `/proc/sys/net/ipv4/conf/${iface}/route_localnet`;
-  if (readFileSync(path, "utf8").trim() === "1") return;
-  writeFileSync(path, "1");
+  if (fs().readFileSync(path, "utf8").trim() === "1") return;
+  fs().writeFileSync(path, "1");
 }
 
 export function routeLocalnetEnabled(iface: string): boolean {
   try {
-    return readFileSync(`/proc/sys/net/ipv4/conf/${iface}/route_localnet`, "utf8").trim() === "1";
+    return fs().readFileSync(`/proc/sys/net/ipv4/conf/${iface}/route_localnet`, "utf8").trim() === "1";
   } catch {
     return false;
   }
@@ -71,11 +73,11 @@ const PROC_SCAN_LIMIT = 4096;
  */
 export function mayHaveUdpEntries(ports: Set<number>, procDir = "/proc/net"): boolean {
   try {
-    const stat = readFileSync(`${procDir}/stat/nf_conntrack`, "utf8").split("\n")[1] ?? "";
+    const stat = fs().readFileSync(`${procDir}/stat/nf_conntrack`, "utf8").split("\n")[1] ?? "";
     const entries = parseInt(stat.trim().split(/\s+/)[0] ?? "", 16);
     if (!Number.isFinite(entries) || entries > PROC_SCAN_LIMIT) return true;
     // "ipv4 2 udp 17 29 src=... dst=... sport=N dport=N ...": the first dport is the original one.
-    for (const line of readFileSync(`${procDir}/nf_conntrack`, "utf8").split("\n")) {
+    for (const line of fs().readFileSync(`${procDir}/nf_conntrack`, "utf8").split("\n")) {
       const m = /^ipv[46]\s+\d+\s+udp\s+17\s+\d+\s+src=\S+\s+dst=\S+\s+sport=\d+\s+dport=(\d+)/.exec(line);
       if (m && ports.has(Number(m[1]))) return true;
     }

@@ -1,8 +1,8 @@
 // host-local's configuration: the store location, the range sets (runtimeConfig.ipRanges, then
 // the legacy single-range keys, then ipam.ranges, as the reference merges them), routes,
 // resolvConf and the IPs a runtime asks for.
-import { join } from "node:path";
 import { invalidConfig, invalidEnv } from "../../cni-plugins/pkg/errors.ts";
+import { joinPath } from "../../cni-plugins/pkg/paths.ts";
 import type { PluginContext } from "../../cni-plugins/pkg/skel.ts";
 import type { Route } from "../../cni-plugins/pkg/types.ts";
 import { formatAddr, parseAddr, parseCidr, type Addr } from "../../cni-plugins/pkg/addr.ts";
@@ -45,7 +45,7 @@ export function loadStoreConfig(ctx: PluginContext): StoreConfig {
   const dataDir = ipam.dataDir ?? "";
   if (typeof dataDir !== "string" || dataDir.includes("\0")) throw invalidConfig("ipam.dataDir must be a path");
   // The network name was validated by skel (letters, digits, '_', '.', '-'), so it is one path component.
-  return { dir: join(dataDir || DEFAULT_DATA_DIR, ctx.conf.name) };
+  return { dir: joinPath(dataDir || DEFAULT_DATA_DIR, ctx.conf.name) };
 }
 
 function parseRoutes(raw: unknown): Route[] {

@@ -3,7 +3,6 @@
 // bun:ffi; otherwise util-linux flock(1) locks our descriptor, passed to it as its fd 3. The
 // lock belongs to the open file description both descriptors share, so it stays held after
 // the child exits, until we close our descriptor.
-import { spawnSync } from "node:child_process";
 import { closeSync, constants, openSync } from "node:fs";
 import { CniError, ErrCode } from "../../cni-plugins/pkg/errors.ts";
 import { libc, LOCK_EX } from "../../cni-plugins/pkg/libc.ts";
@@ -16,7 +15,7 @@ const FLOCK_PROGRAMS = ["flock", "/usr/bin/flock", "/bin/flock"];
 
 function flockViaChild(fd: number, path: string): void {
   for (const program of FLOCK_PROGRAMS) {
-    const r = spawnSync(program, ["-x", "3"], { stdio: ["ignore", "ignore", "pipe", fd], encoding: "utf8" });
+    const r = process.getBuiltinModule("node:child_process").spawnSync(program, ["-x", "3"], { stdio: ["ignore", "ignore", "pipe", fd], encoding: "utf8" });
     if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") continue;
     if (r.error) throw new CniError(ErrCode.IOFailure, `cannot lock ${path}: ${r.error.message}`);
     if (r.status !== 0) throw new CniError(ErrCode.IOFailure, `cannot lock ${path}: flock: ${(r.stderr ?? "").trim() || `killed by ${r.signal}`}`);
@@ -36,7 +35,7 @@ export async function lockFile(path: string): Promise<FileLock> {
   try {
     // flock(2) can fail with EINTR; a second try, then flock(1), covers it without needing errno.
     // PODNET_FLOCK=child forces flock(1), to measure it.
-    const direct = process.env.PODNET_FLOCK === "child" ? null : libc;
+    const direct = process.env.PODNET_FLOCK === "child" ? null : libc();
     if (!direct || (direct.flock(fd, LOCK_EX) !== 0 && direct.flock(fd, LOCK_EX) !== 0)) flockViaChild(fd, path);
   } catch (e) {
     closeSync(fd);

@@ -4,8 +4,8 @@
 //   <dataDir>/<network>/lock                  flock(2)-ed around every change
 // File names are only ever our own formatting of parsed addresses, never input.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync, constants } from "node:fs";
-import { join } from "node:path";
 import { CniError, ErrCode } from "../../cni-plugins/pkg/errors.ts";
+import { joinPath } from "../../cni-plugins/pkg/paths.ts";
 import { formatAddr, parseAddr, type Addr } from "../../cni-plugins/pkg/addr.ts";
 import { lockFile } from "./lock.ts";
 
@@ -56,7 +56,7 @@ export class Store {
         throw ioError(`cannot create the IPAM store ${dir}`, e);
       }
     } else if (!existsSync(dir)) return undefined;
-    const lock = await lockFile(join(dir, "lock"));
+    const lock = await lockFile(joinPath(dir, "lock"));
     try {
       return fn(new Store(dir));
     } finally {
@@ -92,7 +92,7 @@ export class Store {
     const out: OwnedReservation[] = [];
     for (const r of this.list()) {
       try {
-        out.push({ ...r, owner: readFileSync(join(this.dir, r.name), "utf8").trim() });
+        out.push({ ...r, owner: readFileSync(joinPath(this.dir, r.name), "utf8").trim() });
       } catch {
         /* a directory or unreadable file under an address name is no reservation */
       }
@@ -103,7 +103,7 @@ export class Store {
   /** Claims `addr` for `owner`; false when it is taken. Records it as set `setIndex`'s last. */
   reserve(addr: Addr, owner: string, setIndex: number): boolean {
     const name = formatAddr(addr);
-    const path = join(this.dir, name);
+    const path = joinPath(this.dir, name);
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -120,7 +120,7 @@ export class Store {
     }
     closeSync(fd);
     try {
-      writeFileSync(join(this.dir, `${LAST_RESERVED}${setIndex}`), name, { mode: 0o600 });
+      writeFileSync(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`), name, { mode: 0o600 });
     } catch (e) {
       this.release({ addr, name });
       throw ioError(`cannot record the last reserved IP of range set ${setIndex}`, e);
@@ -137,14 +137,14 @@ export class Store {
   /** The last_reserved_ip file's exact content, to put back when an ADD is undone. */
   lastReservedRaw(setIndex: number): string | undefined {
     try {
-      return readFileSync(join(this.dir, `${LAST_RESERVED}${setIndex}`), "utf8");
+      return readFileSync(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`), "utf8");
     } catch {
       return undefined;
     }
   }
 
   restoreLastReserved(setIndex: number, raw: string | undefined): void {
-    const path = join(this.dir, `${LAST_RESERVED}${setIndex}`);
+    const path = joinPath(this.dir, `${LAST_RESERVED}${setIndex}`);
     try {
       if (raw === undefined) unlinkSync(path);
       else writeFileSync(path, raw, { mode: 0o600 });
@@ -156,7 +156,7 @@ export class Store {
   /** Removes a reservation file; one that is already gone is released. */
   release({ name }: Reservation): void {
     try {
-      unlinkSync(join(this.dir, name));
+      unlinkSync(joinPath(this.dir, name));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(`cannot release ${name}`, e);
     }
