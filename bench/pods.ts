@@ -162,12 +162,21 @@ function cpuOf(pid: number | undefined): { self: number; children: number } {
   }
 }
 
+/** Busy and total CPU time of the whole machine so far, from /proc/stat (clock ticks). */
+function machineCpu(): { busy: number; total: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total }; // idle and iowait are not busy
+}
+
 interface RoundFigures {
   upMs: number;
   downMs: number;
   /** CPU seconds over the round: the kubelet itself, and the CNI plugins it ran. */
   kubeletCpu: number;
   pluginCpu: number;
+  /** Share of the machine's CPU time that was busy while the pods came up (0..1). */
+  upBusy: number;
 }
 
 /** One round on one node: until all are Running with an IP, then until all are gone. */
@@ -175,6 +184,7 @@ async function round(n: PodNode, r: number): Promise<RoundFigures> {
   const names = Array.from({ length: PODS }, (_, i) => `p${String(i).padStart(3, "0")}`);
   const kubelet = n.procs[1]?.pid; // nsenter execs the kubelet in place: same pid
   const cpu0 = cpuOf(kubelet);
+  const m0 = machineCpu();
   const t0 = performance.now();
   for (const name of names) writeManifest(n, name, r);
   await until(`${PODS} pods Running with an IP on ${n.label}`, ROUND_TIMEOUT_MS, async () => {
@@ -182,6 +192,7 @@ async function round(n: PodNode, r: number): Promise<RoundFigures> {
     return running.length === PODS ? true : undefined;
   });
   const up = performance.now() - t0;
+  const m1 = machineCpu();
   const t1 = performance.now();
   for (const name of names) rmSync(join(n.manifests, `${name}.json`), { force: true });
   await until(`every pod gone from ${n.label}`, ROUND_TIMEOUT_MS, async () => {
@@ -191,7 +202,7 @@ async function round(n: PodNode, r: number): Promise<RoundFigures> {
   });
   const down = performance.now() - t1;
   const cpu1 = cpuOf(kubelet);
-  return { upMs: up, downMs: down, kubeletCpu: cpu1.self - cpu0.self, pluginCpu: cpu1.children - cpu0.children };
+  return { upMs: up, downMs: down, kubeletCpu: cpu1.self - cpu0.self, pluginCpu: cpu1.children - cpu0.children, upBusy: (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total) };
 }
 
 export async function benchPods(rounds = DEFAULT_POD_ROUNDS, warmup = DEFAULT_POD_WARMUP): Promise<Comparison[]> {
@@ -207,7 +218,7 @@ export async function benchPods(rounds = DEFAULT_POD_ROUNDS, warmup = DEFAULT_PO
     const side = (n: PodNode) => async () => {
       const f = await round(n, i++);
       figs.get(n)!.push(f);
-      process.stderr.write(`bench: pods: ${n.label}: ${PODS} pods Running in ${(f.upMs / 1000).toFixed(2)} s, gone in ${(f.downMs / 1000).toFixed(2)} s; CPU s: plugins ${f.pluginCpu.toFixed(2)}, kubelet ${f.kubeletCpu.toFixed(2)}\n`);
+      process.stderr.write(`bench: pods: ${n.label}: ${PODS} pods Running in ${(f.upMs / 1000).toFixed(2)} s, gone in ${(f.downMs / 1000).toFixed(2)} s; CPU s: plugins ${f.pluginCpu.toFixed(2)}, kubelet ${f.kubeletCpu.toFixed(2)}; machine busy while coming up ${(f.upBusy * 100).toFixed(0)}%\n`);
       await sleep(500); // let the node settle before the other side's round
       return f.upMs;
     };
@@ -223,7 +234,9 @@ export async function benchPods(rounds = DEFAULT_POD_ROUNDS, warmup = DEFAULT_PO
     const plugins = compare("pods", `CPU of the CNI plugins per round (${PODS} ADD + DEL)`, "s", measured(ours, (f) => f.pluginCpu), measured(ref, (f) => f.pluginCpu));
     plugins.note = "user+system CPU of the kubelet's reaped child processes over a round (the CNI plugins and what they run, e.g. host-local under bridge); a figure the machine's load does not stretch the way it stretches wall time";
     const kubeletCpu = compare("pods", "CPU of the kubelet itself per round", "s", measured(ours, (f) => f.kubeletCpu), measured(ref, (f) => f.kubeletCpu));
-    return [perSec, upTime, downTime, plugins, kubeletCpu];
+    const busy = compare("pods", "machine CPU busy while the pods come up", "%", measured(ours, (f) => f.upBusy * 100), measured(ref, (f) => f.upBusy * 100));
+    busy.note = "share of all cores' time not idle (/proc/stat) from the first manifest until all pods Running; near 100% means the round is bound by CPU, so plugin CPU per pod sets pods/s";
+    return [perSec, upTime, downTime, plugins, kubeletCpu, busy];
   } finally {
     for (const n of nodes.reverse()) await n.remove();
   }
