@@ -8,23 +8,12 @@
 // Bun is used for its start-up time: a CNI plugin is a process started per call, and Node
 // alone needs 60-80 ms to start here while Bun's compiled executables need about 5 ms.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findBun } from "./find-bun.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-// Bun's npm package links its real binary in a postinstall script, which this project does not
-// run (allowScripts): the binary itself comes in the platform's optional package.
-function findBun() {
-  const arch = process.arch === "arm64" ? "aarch64" : "x64";
-  const candidates = [
-    ...["", "-baseline", "-musl", "-musl-baseline"].map((v) => join(root, "node_modules", "@oven", `bun-linux-${arch}${v}`, "bin", "bun")),
-    join(root, "node_modules", "bun", "bin", "bun.exe"),
-  ];
-  const found = candidates.find((p) => existsSync(p) && statSync(p).size > 1_000_000);
-  if (!found) throw new Error(`no Bun binary under node_modules (looked for ${candidates.join(", ")}): run npm ci`);
-  return found;
-}
 const bun = findBun();
 export const PLUGINS = ["bridge", "host-local", "portmap", "loopback"];
 const ENTRY = { bridge: "cni-plugins/bridge/main.ts", portmap: "cni-plugins/portmap/main.ts", loopback: "cni-plugins/loopback/main.ts", "host-local": "ipam/host-local/main.ts" };

@@ -1,0 +1,3 @@
+export const ROOT: string;
+/** The Bun binary under node_modules; throws when npm ci has not installed one. */
+export function findBun(root?: string): string;
