@@ -1,7 +1,7 @@
 // Links: the veth pair, the bridge, and batched iproute2 steps that tolerate the failures a
 // concurrent ADD can cause ("File exists" for a bridge or address another ADD just made).
-import { readFileSync } from "node:fs";
 import { runAsync } from "../pkg/exec.ts";
+import { readText } from "../pkg/fd.ts";
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { batchAsync, type LinkInfo } from "../pkg/ip.ts";
 import { randomBytes, randomHex } from "../pkg/digest.ts";
@@ -17,7 +17,7 @@ export const randomVethName = () => `veth${randomHex(4)}`;
 
 /** Names of the links in this process's netns, from /proc (no process start; /sys may show another netns). */
 export function localLinkNames(): Set<string> {
-  const text = readFileSync("/proc/self/net/dev", "utf8");
+  const text = readText("/proc/self/net/dev");
   return new Set(text.split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter(Boolean));
 }
 

@@ -1,6 +1,7 @@
 // Delegation (spec section 4): find the delegate in CNI_PATH, run it with the same environment
 // and stdin, pass its stderr through, and on a failed ADD run its DEL before reporting.
 import { CniError, ErrCode } from "./errors.ts";
+import { fileIdentity, isExecutable } from "./fd.ts";
 import { joinPath } from "./paths.ts";
 import { parseResult } from "./result.ts";
 import type { Outcome } from "./skel.ts";
@@ -15,17 +16,6 @@ let inProcess: InProcessRunner | undefined;
 /** Our own executable; its device and inode are compared, as the plugins are hard links to it. */
 let selfPath: string | undefined;
 
-// node:fs is loaded when a delegate is looked for, not at every plugin start.
-const fs = () => process.getBuiltinModule("node:fs");
-
-function identity(path: string): string | undefined {
-  try {
-    const st = fs().statSync(path);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
 
 export function setInProcessRunner(runner: InProcessRunner, executable: string): void {
   inProcess = runner;
@@ -38,12 +28,7 @@ export function findPlugin(type: string, cniPath: string[]): string {
   }
   for (const dir of cniPath) {
     const p = joinPath(dir, type);
-    try {
-      fs().accessSync(p, fs().constants.X_OK);
-      return p;
-    } catch {
-      /* next directory */
-    }
+    if (isExecutable(p)) return p;
   }
   throw new CniError(ErrCode.InvalidConfig, `failed to find plugin "${type}" in path [${cniPath.join(" ")}]`);
 }
@@ -51,8 +36,8 @@ export function findPlugin(type: string, cniPath: string[]): string {
 async function execDelegate(command: Command, type: string, stdin: string, cniPath: string[]): Promise<Outcome> {
   const path = findPlugin(type, cniPath);
   const env = { ...process.env, CNI_COMMAND: command };
-  const self = selfPath && identity(selfPath);
-  if (inProcess && self && identity(path) === self) {
+  const self = selfPath && fileIdentity(selfPath);
+  if (inProcess && self && fileIdentity(path) === self) {
     const out = inProcess(type, env, stdin);
     if (out) return out;
   }

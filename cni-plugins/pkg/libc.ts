@@ -12,19 +12,33 @@ export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   send(fd: number, buf: Uint8Array, len: number, flags: number): number;
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
-  open(path: Uint8Array, flags: number): number;
+  /** open(2) with its mode argument always passed (ignored without O_CREAT). */
+  open(path: Uint8Array, flags: number, mode: number): number;
+  mkdir(path: Uint8Array, mode: number): number;
+  unlink(path: Uint8Array): number;
+  /** opendir(3)/readdir(3)/closedir(3): pointers as numbers, 0 for NULL. */
+  opendir(path: Uint8Array): number;
+  readdir(dir: number): number;
+  closedir(dir: number): number;
   read(fd: number, buf: Uint8Array, len: number): number;
   write(fd: number, buf: Uint8Array, len: number): number;
   close(fd: number): number;
   access(path: Uint8Array, mode: number): number;
+  /** stat(2) into `buf` (struct stat, at least 144 bytes; glibc 2.33 and later export it). */
+  stat(path: Uint8Array, buf: Uint8Array): number;
   isatty(fd: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
+  /** strerror(3) of an errno value. */
+  describe(errno: number): string;
+  /** The NUL-terminated string at `ptr + offset`. */
+  cstring(ptr: number, offset: number): string;
 }
 
 interface BunFfi {
   dlopen(lib: string, syms: object): { symbols: Record<string, (...a: unknown[]) => unknown> };
   read: { i32(ptr: unknown, offset: number): number };
+  CString: new (ptr: number, offset?: number) => { toString(): string };
 }
 
 /** bun:ffi's FFIType numbers for the types used here (test/cni/libc.test.ts compares them). */
@@ -37,7 +51,7 @@ export const FFI_TYPE = { i32: 5, u64: 8, ptr: 12 } as const;
  */
 function ffiModule(): BunFfi {
   const native = (globalThis as { Bun?: { FFI?: Partial<BunFfi> } }).Bun?.FFI;
-  if (typeof native?.dlopen === "function" && typeof native.read?.i32 === "function") return native as BunFfi;
+  if (typeof native?.dlopen === "function" && typeof native.read?.i32 === "function" && typeof native.CString === "function") return native as BunFfi;
   // The computed specifier keeps bundlers for Node from trying to resolve the Bun-only module.
   const spec = "bun:ffi";
   return (import.meta as unknown as { require(s: string): BunFfi }).require(spec);
@@ -56,16 +70,29 @@ function load(): Libc | null {
       socket: { args: [i32, i32, i32], returns: i32 },
       send: { args: [i32, ptr, u64, i32], returns: i32 },
       recv: { args: [i32, ptr, u64, i32], returns: i32 },
-      open: { args: [ptr, i32], returns: i32 },
+      open: { args: [ptr, i32, i32], returns: i32 },
+      mkdir: { args: [ptr, i32], returns: i32 },
+      unlink: { args: [ptr], returns: i32 },
+      opendir: { args: [ptr], returns: ptr },
+      readdir: { args: [ptr], returns: ptr },
+      closedir: { args: [ptr], returns: i32 },
+      strerror: { args: [i32], returns: ptr },
       read: { args: [i32, ptr, u64], returns: i32 },
       write: { args: [i32, ptr, u64], returns: i32 },
       close: { args: [i32], returns: i32 },
       access: { args: [ptr, i32], returns: i32 },
+      stat: { args: [ptr, ptr], returns: i32 },
       isatty: { args: [i32], returns: i32 },
       __errno_location: { args: [], returns: ptr },
     }).symbols;
     const errnoAt = s.__errno_location!;
-    return { ...(s as unknown as Libc), errno: () => ffi.read.i32(errnoAt(), 0) };
+    const strerror = s.strerror!;
+    return {
+      ...(s as unknown as Libc),
+      errno: () => ffi.read.i32(errnoAt(), 0),
+      describe: (errno) => String(new ffi.CString(strerror(errno) as number)),
+      cstring: (p, offset) => String(new ffi.CString(p, offset)),
+    };
   } catch {
     return null; // no glibc (musl) or no FFI
   }

@@ -1,10 +1,8 @@
 // Network namespace references (CNI_NETNS) and sysctls inside them.
 import { run, runAsync } from "./exec.ts";
 import { CniError, ErrCode } from "./errors.ts";
-import { pathExists } from "./fd.ts";
+import { pathExists, readText, writeText } from "./fd.ts";
 import { enterNetns } from "./setns.ts";
-
-const fs = () => process.getBuiltinModule("node:fs");
 
 export { enterNetns };
 
@@ -37,7 +35,7 @@ export function setSysctl(key: string, value: string, netns?: string): void {
     return;
   }
   try {
-    fs().writeFileSync(`/proc/sys/${key}`, value);
+    writeText(`/proc/sys/${key}`, value);
   } finally {
     leave?.();
   }
@@ -45,7 +43,7 @@ export function setSysctl(key: string, value: string, netns?: string): void {
 
 export function getSysctl(key: string): string {
   checkKey(key);
-  return fs().readFileSync(`/proc/sys/${key}`, "utf8").trim();
+  return readText(`/proc/sys/${key}`).trim();
 }
 
 /**
@@ -63,7 +61,7 @@ export async function trySysctlIn(netns: string, key: string, value: string): Pr
   }
   if (!leave) return (await runAsync("sysctl", ["-q", "-w", `${key}=${value}`], { netns, allowFail: true })).status === 0;
   try {
-    fs().writeFileSync(`/proc/sys/${key}`, value);
+    writeText(`/proc/sys/${key}`, value);
     return true;
   } catch {
     return false;

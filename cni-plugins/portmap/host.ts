@@ -1,10 +1,8 @@
 // Node-side helpers that need no nftables: route_localnet on the interface toward the pod and
 // removal of stale UDP conntrack entries. Both run in the netns the plugin runs in (the node).
 import { runAsync } from "../pkg/exec.ts";
+import { readText, writeText } from "../pkg/fd.ts";
 import type { PortMapping } from "./config.ts";
-
-// Loaded when a port mapping needs it: a call without mappings never touches these files.
-const fs = () => process.getBuiltinModule("node:fs");
 
 function ipv4ToInt(ip: string): number {
   return ip.split(".").reduce((acc, o) => ((acc << 8) | Number(o)) >>> 0, 0);
@@ -25,7 +23,7 @@ const popcount = (n: number) => n.toString(2).replace(/0/g, "").length;
 export function routeInterfaceV4(ip: string, routeTable = "/proc/net/route"): string | undefined {
   let text: string;
   try {
-    text = fs().readFileSync(routeTable, "utf8");
+    text = readText(routeTable);
   } catch {
     return undefined;
   }
@@ -51,13 +49,13 @@ export function routeInterfaceV4(ip: string, routeTable = "/proc/net/route"): st
 export function enableRouteLocalnet(iface: string): void {
   if (iface.includes("/") || iface === "." || iface === "..") return;
   const path = `/proc/sys/net/ipv4/conf/${iface}/route_localnet`;
-  if (fs().readFileSync(path, "utf8").trim() === "1") return;
-  fs().writeFileSync(path, "1");
+  if (readText(path).trim() === "1") return;
+  writeText(path, "1");
 }
 
 export function routeLocalnetEnabled(iface: string): boolean {
   try {
-    return fs().readFileSync(`/proc/sys/net/ipv4/conf/${iface}/route_localnet`, "utf8").trim() === "1";
+    return readText(`/proc/sys/net/ipv4/conf/${iface}/route_localnet`).trim() === "1";
   } catch {
     return false;
   }
@@ -73,11 +71,11 @@ const PROC_SCAN_LIMIT = 4096;
  */
 export function mayHaveUdpEntries(ports: Set<number>, procDir = "/proc/net"): boolean {
   try {
-    const stat = fs().readFileSync(`${procDir}/stat/nf_conntrack`, "utf8").split("\n")[1] ?? "";
+    const stat = readText(`${procDir}/stat/nf_conntrack`).split("\n")[1] ?? "";
     const entries = parseInt(stat.trim().split(/\s+/)[0] ?? "", 16);
     if (!Number.isFinite(entries) || entries > PROC_SCAN_LIMIT) return true;
     // "ipv4 2 udp 17 29 src=... dst=... sport=N dport=N ...": the first dport is the original one.
-    for (const line of fs().readFileSync(`${procDir}/nf_conntrack`, "utf8").split("\n")) {
+    for (const line of readText(`${procDir}/nf_conntrack`).split("\n")) {
       const m = /^ipv[46]\s+\d+\s+udp\s+17\s+\d+\s+src=\S+\s+dst=\S+\s+sport=\d+\s+dport=(\d+)/.exec(line);
       if (m && ports.has(Number(m[1]))) return true;
     }

@@ -3,8 +3,8 @@
 // bun:ffi; otherwise util-linux flock(1) locks our descriptor, passed to it as its fd 3. The
 // lock belongs to the open file description both descriptors share, so it stays held after
 // the child exits, until we close our descriptor.
-import { closeSync, constants, openSync } from "node:fs";
 import { CniError, ErrCode } from "../../cni-plugins/pkg/errors.ts";
+import { closeFd, openOrCreate } from "../../cni-plugins/pkg/fd.ts";
 import { libc, LOCK_EX } from "../../cni-plugins/pkg/libc.ts";
 
 export interface FileLock {
@@ -28,7 +28,7 @@ function flockViaChild(fd: number, path: string): void {
 export async function lockFile(path: string): Promise<FileLock> {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o600);
+    fd = openOrCreate(path);
   } catch (e) {
     throw new CniError(ErrCode.IOFailure, `cannot open lock file ${path}: ${(e as Error).message}`);
   }
@@ -38,13 +38,13 @@ export async function lockFile(path: string): Promise<FileLock> {
     const direct = process.env.PODNET_FLOCK === "child" ? null : libc();
     if (!direct || (direct.flock(fd, LOCK_EX) !== 0 && direct.flock(fd, LOCK_EX) !== 0)) flockViaChild(fd, path);
   } catch (e) {
-    closeSync(fd);
+    closeFd(fd);
     throw e;
   }
   let open = true;
   return {
     release() {
-      if (open) closeSync(fd);
+      if (open) closeFd(fd);
       open = false;
     },
   };

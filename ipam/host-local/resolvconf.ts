@@ -1,6 +1,6 @@
 // resolv.conf into a CNI DNS object, read the way the reference reads it: nameserver, domain,
 // search and options lines; comments (# or ;) and short lines skipped.
-import { readFileSync } from "node:fs";
+import { readText } from "../../cni-plugins/pkg/fd.ts";
 import { invalidConfig } from "../../cni-plugins/pkg/errors.ts";
 import type { DNS } from "../../cni-plugins/pkg/types.ts";
 
@@ -33,7 +33,7 @@ export function parseResolvConf(text: string): DNS {
 export function readResolvConf(path: string): DNS {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readText(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw invalidConfig(`ipam.resolvConf: cannot read ${path}: ${err.code ?? err.message}`);

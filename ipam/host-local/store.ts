@@ -3,8 +3,8 @@
 //   <dataDir>/<network>/last_reserved_ip.<N>  the address last handed out from range set N
 //   <dataDir>/<network>/lock                  flock(2)-ed around every change
 // File names are only ever our own formatting of parsed addresses, never input.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync, constants } from "node:fs";
 import { CniError, ErrCode } from "../../cni-plugins/pkg/errors.ts";
+import { createExclusive, listDir, makeDirs, pathExists, readText, removeFile, writeText } from "../../cni-plugins/pkg/fd.ts";
 import { joinPath } from "../../cni-plugins/pkg/paths.ts";
 import { formatAddr, parseAddr, type Addr } from "../../cni-plugins/pkg/addr.ts";
 import { lockFile } from "./lock.ts";
@@ -51,11 +51,11 @@ export class Store {
   static async locked<T>(dir: string, create: boolean, fn: (s: Store) => T): Promise<T | undefined> {
     if (create) {
       try {
-        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        makeDirs(dir, 0o755);
       } catch (e) {
         throw ioError(`cannot create the IPAM store ${dir}`, e);
       }
-    } else if (!existsSync(dir)) return undefined;
+    } else if (!pathExists(dir)) return undefined;
     const lock = await lockFile(joinPath(dir, "lock"));
     try {
       return fn(new Store(dir));
@@ -66,14 +66,14 @@ export class Store {
 
   /** A view without the lock, for read-only questions (STATUS). */
   static peek(dir: string): Store | undefined {
-    return existsSync(dir) ? new Store(dir) : undefined;
+    return pathExists(dir) ? new Store(dir) : undefined;
   }
 
   /** The reservation files, by name (only names that are canonical addresses count). */
   list(): Reservation[] {
     let names: string[];
     try {
-      names = readdirSync(this.dir);
+      names = listDir(this.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw ioError(`cannot read the IPAM store ${this.dir}`, e);
@@ -92,7 +92,7 @@ export class Store {
     const out: OwnedReservation[] = [];
     for (const r of this.list()) {
       try {
-        out.push({ ...r, owner: readFileSync(joinPath(this.dir, r.name), "utf8").trim() });
+        out.push({ ...r, owner: readText(joinPath(this.dir, r.name)).trim() });
       } catch {
         /* a directory or unreadable file under an address name is no reservation */
       }
@@ -104,23 +104,14 @@ export class Store {
   reserve(addr: Addr, owner: string, setIndex: number): boolean {
     const name = formatAddr(addr);
     const path = joinPath(this.dir, name);
-    let fd: number;
     try {
-      fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+      // Exclusive creation is the claim: a file that exists is somebody's reservation.
+      if (!createExclusive(path, owner, 0o600)) return false;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
       throw ioError(`cannot reserve ${name}`, e);
     }
     try {
-      writeSync(fd, owner);
-    } catch (e) {
-      closeSync(fd);
-      this.release({ addr, name });
-      throw ioError(`cannot reserve ${name}`, e);
-    }
-    closeSync(fd);
-    try {
-      writeFileSync(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`), name, { mode: 0o600 });
+      writeText(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`), name, 0o600);
     } catch (e) {
       this.release({ addr, name });
       throw ioError(`cannot record the last reserved IP of range set ${setIndex}`, e);
@@ -137,7 +128,7 @@ export class Store {
   /** The last_reserved_ip file's exact content, to put back when an ADD is undone. */
   lastReservedRaw(setIndex: number): string | undefined {
     try {
-      return readFileSync(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`), "utf8");
+      return readText(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`));
     } catch {
       return undefined;
     }
@@ -146,8 +137,8 @@ export class Store {
   restoreLastReserved(setIndex: number, raw: string | undefined): void {
     const path = joinPath(this.dir, `${LAST_RESERVED}${setIndex}`);
     try {
-      if (raw === undefined) unlinkSync(path);
-      else writeFileSync(path, raw, { mode: 0o600 });
+      if (raw === undefined) removeFile(path);
+      else writeText(path, raw, 0o600);
     } catch {
       /* round robin only loses its place: never worth failing for */
     }
@@ -156,7 +147,7 @@ export class Store {
   /** Removes a reservation file; one that is already gone is released. */
   release({ name }: Reservation): void {
     try {
-      unlinkSync(joinPath(this.dir, name));
+      removeFile(joinPath(this.dir, name));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(`cannot release ${name}`, e);
     }
