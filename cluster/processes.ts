@@ -34,14 +34,27 @@ export function podnetArgv(...args: string[]): string[] {
   return [process.execPath, podnetEntry(), ...args];
 }
 
-function startTimeOf(pid: number): string | undefined {
+/** State (field 3) and start time (field 22) of a process, counted after the ")" that closes its command name. */
+function procStat(pid: number): { state: string; startTime: string } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Field 22 (starttime) counted after the ")" that closes the command name.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: f[0]!, startTime: f[19]! };
   } catch {
     return undefined;
   }
+}
+
+const startTimeOf = (pid: number) => procStat(pid)?.startTime;
+
+/**
+ * A process that exited: gone, or a zombie waiting to be reaped. Our daemons are detached, so
+ * their parent is PID 1, which may take a second or two to reap them (it does here): a zombie
+ * holds nothing any more and counts as stopped.
+ */
+function exited(pid: number): boolean {
+  const st = procStat(pid);
+  return !st || st.state === "Z" || st.state === "X";
 }
 
 function readPid(pidFile: string): PidRecord | undefined {
@@ -56,8 +69,7 @@ function readPid(pidFile: string): PidRecord | undefined {
 export function runningPid(pidFile: string): number | undefined {
   const rec = readPid(pidFile);
   if (!rec) return undefined;
-  const st = startTimeOf(rec.pid);
-  return st !== undefined && st === rec.startTime ? rec.pid : undefined;
+  return !exited(rec.pid) && startTimeOf(rec.pid) === rec.startTime ? rec.pid : undefined;
 }
 
 export function startDaemon(spec: DaemonSpec): number {
@@ -106,17 +118,6 @@ export async function stopDaemon(pidFile: string, graceMs = 5000): Promise<void>
     }
   }
   if (existsSync(pidFile)) rmSync(pidFile, { force: true });
-}
-
-/** A process that exited (gone, or a zombie waiting to be reaped: it holds nothing any more). */
-function exited(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state === "Z" || state === "X";
-  } catch {
-    return true;
-  }
 }
 
 /** Waits (up to `timeoutMs`) until every one of `pids` has exited: SIGKILL is not instant. */
