@@ -16,7 +16,6 @@ let inProcess: InProcessRunner | undefined;
 /** Our own executable; its device and inode are compared, as the plugins are hard links to it. */
 let selfPath: string | undefined;
 
-
 export function setInProcessRunner(runner: InProcessRunner, executable: string): void {
   inProcess = runner;
   selfPath = executable;
