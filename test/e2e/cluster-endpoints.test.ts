@@ -75,7 +75,9 @@ test.serial("scaling a Deployment past 100 replicas gives its Service a second E
   });
   t.is(dep.status?.readyReplicas, replicas);
 
-  // Back to 3: the second slice goes (or is emptied), the 3 left are the Deployment's pods.
+  // Back to 3: the endpoints left are the Deployment's 3 pods. Which slices keep them depends on
+  // which pods the ReplicaSet deletes: like Kubernetes' controller ours does not rebalance, so the
+  // 3 may stay split over both slices; an emptied slice is deleted, never left empty.
   await c.api.patch(resourcePath("deployments", ns, "many"), { spec: { replicas: 3 } });
   const after = await eventually(
     "3 endpoints left",
@@ -86,7 +88,9 @@ test.serial("scaling a Deployment past 100 replicas gives its Service a second E
     },
     120_000,
   );
-  t.is(after.s.length, 1);
+  t.log(`after scaling down: slice sizes ${after.s.map((s) => s.endpoints.length).join(", ")}`);
+  t.true(after.s.length >= 1 && after.s.length <= 2, `${after.s.length} slices`);
+  t.deepEqual(after.s.map((s) => s.endpoints.length).filter((n) => n === 0), [], "no empty slice is left");
   t.deepEqual(endpointsOf(after.s).map((e) => e.addresses[0]).sort(), after.left.map((p) => p.status!.podIP!).sort());
 });
 
