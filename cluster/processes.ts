@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isRunning, startTimeOf } from "../runtime/daemon/procs.ts";
 
 export interface DaemonSpec {
   /** Stable name, e.g. "apiserver" or "node-1/kubelet"; also the pid/log file stem. */
@@ -34,29 +35,6 @@ export function podnetArgv(...args: string[]): string[] {
   return [process.execPath, podnetEntry(), ...args];
 }
 
-/** State (field 3) and start time (field 22) of a process, counted after the ")" that closes its command name. */
-function procStat(pid: number): { state: string; startTime: string } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: f[0]!, startTime: f[19]! };
-  } catch {
-    return undefined;
-  }
-}
-
-const startTimeOf = (pid: number) => procStat(pid)?.startTime;
-
-/**
- * A process that exited: gone, or a zombie waiting to be reaped. Our daemons are detached, so
- * their parent is PID 1, which may take a second or two to reap them (it does here): a zombie
- * holds nothing any more and counts as stopped.
- */
-function exited(pid: number): boolean {
-  const st = procStat(pid);
-  return !st || st.state === "Z" || st.state === "X";
-}
-
 function readPid(pidFile: string): PidRecord | undefined {
   try {
     return JSON.parse(readFileSync(pidFile, "utf8")) as PidRecord;
@@ -65,11 +43,15 @@ function readPid(pidFile: string): PidRecord | undefined {
   }
 }
 
-/** The daemon's pid when it is running (and really is the process we started). */
+/**
+ * The daemon's pid when it is running (and really is the process we started). One that exited
+ * but is not reaped yet counts as stopped: our daemons are detached, so PID 1 reaps them, and it
+ * may take a second or two (it does here).
+ */
 export function runningPid(pidFile: string): number | undefined {
   const rec = readPid(pidFile);
   if (!rec) return undefined;
-  return !exited(rec.pid) && startTimeOf(rec.pid) === rec.startTime ? rec.pid : undefined;
+  return isRunning(rec.pid, rec.startTime) ? rec.pid : undefined;
 }
 
 export function startDaemon(spec: DaemonSpec): number {
@@ -123,7 +105,7 @@ export async function stopDaemon(pidFile: string, graceMs = 5000): Promise<void>
 /** Waits (up to `timeoutMs`) until every one of `pids` has exited: SIGKILL is not instant. */
 export async function waitExited(pids: number[], timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (pids.some((p) => !exited(p)) && Date.now() < deadline) await sleep(20);
+  while (pids.some((p) => isRunning(p)) && Date.now() < deadline) await sleep(20);
 }
 
 export function killPids(pids: number[]): void {

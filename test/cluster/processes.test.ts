@@ -3,24 +3,15 @@
 // not wait for PID 1 and `podnet up` would start it again.
 import test from "ava";
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { withDir } from "tmp-promise";
 import { runningPid, stopDaemon } from "../../cluster/processes.ts";
 import { waitFor } from "../../cluster/up.ts";
+import { readStat } from "../../runtime/daemon/procs.ts";
 
-const stateOf = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  } catch {
-    return "gone";
-  }
-};
-const startTimeOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
-};
+const stateOf = (pid: number) => readStat(pid)?.state ?? "gone";
+const startTimeOf = (pid: number) => readStat(pid)!.startTime;
 
 test("a zombie daemon is not running; a live one is, and stopDaemon stops it", async (t) => {
   await withDir(
