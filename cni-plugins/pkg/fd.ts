@@ -41,15 +41,18 @@ function errnoError(c: Libc, syscall: string, errno: number, path?: string): Nod
 
 const cPath = (p: string) => new TextEncoder().encode(`${p}\0`);
 
+/** One read buffer for the process (plugins are single-threaded); the bytes read are copied out. */
+let readBuffer: Uint8Array | undefined;
+
 function readFd(c: Libc, fd: number, what: string, path?: string): string {
+  readBuffer ??= new Uint8Array(64 * 1024);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const buf = new Uint8Array(64 * 1024);
-    const n = c.read(fd, buf, buf.length);
+    const n = c.read(fd, readBuffer, readBuffer.length);
     if (n === 0) break;
     if (n > 0) {
-      chunks.push(buf.subarray(0, n));
+      chunks.push(readBuffer.slice(0, n));
       total += n;
       continue;
     }
@@ -194,21 +197,11 @@ export function writeText(path: string, text: string, mode = 0o666): void {
 export function createExclusive(path: string, text: string, mode: number): boolean {
   const c = libc();
   let fd: number;
-  if (!c) {
-    try {
-      fd = fs().openSync(path, fs().constants.O_RDWR | fs().constants.O_CREAT | fs().constants.O_EXCL, mode);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-      throw e;
-    }
-  } else {
-    const r = c.open(cPath(path), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (r < 0) {
-      const errno = c.errno();
-      if (errno === EEXIST) return false;
-      throw errnoError(c, "open", errno, path);
-    }
-    fd = r;
+  try {
+    fd = c ? openFd(c, path, O_RDWR | O_CREAT | O_EXCL, mode) : fs().openSync(path, "wx+", mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
   }
   try {
     if (c) writeFd(c, fd, text, path);
