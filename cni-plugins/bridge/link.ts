@@ -4,13 +4,13 @@ import { runAsync } from "../pkg/exec.ts";
 import { readText } from "../pkg/fd.ts";
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { batchAsync, type LinkInfo } from "../pkg/ip.ts";
-import { randomBytes, randomHex } from "../pkg/digest.ts";
+import { hexOf, randomBytes, randomHex } from "../pkg/digest.ts";
 
 /** A random locally administered unicast MAC: made here so nothing has to be read back. */
 export function randomMac(): string {
   const b = randomBytes(6);
   b[0] = (b[0]! & 0xfc) | 0x02;
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+  return hexOf(b, ":");
 }
 
 export const randomVethName = () => `veth${randomHex(4)}`;

@@ -2,11 +2,21 @@
 // of CPU at every start, while Web Crypto's getRandomValues is a global in Node and Bun, and Bun
 // has a global hasher. (Node bundles load node:crypto lazily, only when a hash is needed.)
 
+const HEX = "0123456789abcdef";
+
+/**
+ * Bytes as lowercase hex, `sep` between bytes ("aa:bb" for a MAC). A loop rather than
+ * Array.from/map/padStart: a compiled plugin pays for each builtin the first time it calls it.
+ */
+export function hexOf(b: Uint8Array, sep = ""): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += (i > 0 ? sep : "") + HEX[b[i]! >> 4]! + HEX[b[i]! & 15]!;
+  return s;
+}
+
 /** `bytes` random bytes as lowercase hex. */
 export function randomHex(bytes: number): string {
-  const b = new Uint8Array(bytes);
-  globalThis.crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return hexOf(randomBytes(bytes));
 }
 
 export function randomBytes(bytes: number): Uint8Array {

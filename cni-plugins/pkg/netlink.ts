@@ -9,6 +9,7 @@
 // these requests, so a blocking recv() never waits on the network.
 import { formatAddr } from "./addr.ts";
 import { CniError, ErrCode } from "./errors.ts";
+import { hexOf } from "./digest.ts";
 import { closeFd } from "./fd.ts";
 import { libc } from "./libc.ts";
 import { enterNetns } from "./setns.ts";
@@ -112,7 +113,7 @@ export function bytesToAddr(b: Uint8Array): string {
   return formatAddr({ v6: b.length === 16, n });
 }
 
-export const hexMac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+export const hexMac = (b: Uint8Array) => hexOf(b, ":");
 
 /** A netlink socket (NETLINK_ROUTE unless asked otherwise) bound to the netns it was opened in. */
 export class Rtnl {
