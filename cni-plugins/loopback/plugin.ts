@@ -1,12 +1,15 @@
-// loopback: brings `lo` up in the container and reports its addresses. The ip lines go over
-// rtnetlink in the Bun-compiled plugin (no process start), through `ip` otherwise.
+// loopback: brings `lo` up in the container and reports its addresses. Over rtnetlink in the
+// Bun-compiled plugin (no process start; ipnl.ts's loopbackOverNetlink), through `ip` otherwise.
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { ipBatch, ipBatchJSON, type LinkInfo } from "../pkg/ip.ts";
+import { loopbackOverNetlink } from "../pkg/ipnl.ts";
 import { netnsExists, requireNetns } from "../pkg/netns.ts";
 import type { Plugin, PluginContext } from "../pkg/skel.ts";
 import type { Result } from "../pkg/types.ts";
 
 function showLo(netns: string, up: boolean): LinkInfo {
+  const direct = loopbackOverNetlink(netns, up);
+  if (direct) return direct;
   const lines: string[][] = up ? [["link", "set", "dev", "lo", "up"], ["addr", "show", "dev", "lo"]] : [["addr", "show", "dev", "lo"]];
   const [lo] = ipBatchJSON<LinkInfo[]>(lines, { netns });
   if (!lo?.[0]) throw new CniError(ErrCode.Kernel, "no lo interface in the container");
@@ -18,21 +21,27 @@ function showLo(netns: string, up: boolean): LinkInfo {
  * the first address of each family.
  */
 function loopbackIPs(lo: LinkInfo): string[] {
+  // Plain loops: this runs at every pod's start, where each first use of an array builtin costs.
   const addrs = lo.addr_info ?? [];
-  const bad = addrs.find((a) => (a.family === "inet" ? !a.local.startsWith("127.") : a.local !== "::1"));
-  if (bad) throw new CniError(ErrCode.Internal, `loopback interface found with non-loopback address "${bad.local}"`);
-  return (["inet", "inet6"] as const).flatMap((f) => {
-    const a = addrs.find((x) => x.family === f);
-    return a ? [`${a.local}/${a.prefixlen}`] : [];
-  });
+  let v4: string | undefined, v6: string | undefined;
+  for (let i = 0; i < addrs.length; i++) {
+    const a = addrs[i]!;
+    if (a.family === "inet" ? !a.local.startsWith("127.") : a.local !== "::1") {
+      throw new CniError(ErrCode.Internal, `loopback interface found with non-loopback address "${a.local}"`);
+    }
+    if (a.family === "inet") v4 ??= `${a.local}/${a.prefixlen}`;
+    else v6 ??= `${a.local}/${a.prefixlen}`;
+  }
+  const ips: string[] = [];
+  if (v4) ips.push(v4);
+  if (v6) ips.push(v6);
+  return ips;
 }
 
 function resultFor(lo: LinkInfo, ips: string[], netns: string): Result {
-  return {
-    cniVersion: "1.1.0",
-    interfaces: [{ name: "lo", mac: lo.address ?? "00:00:00:00:00:00", sandbox: netns }],
-    ips: ips.map((address) => ({ interface: 0, address })),
-  };
+  const result: Result = { cniVersion: "1.1.0", interfaces: [{ name: "lo", mac: lo.address ?? "00:00:00:00:00:00", sandbox: netns }], ips: [] };
+  for (let i = 0; i < ips.length; i++) result.ips!.push({ interface: 0, address: ips[i]! });
+  return result;
 }
 
 export const loopback: Plugin = {
