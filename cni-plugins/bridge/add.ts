@@ -13,7 +13,7 @@ import type { PluginContext } from "../pkg/skel.ts";
 import type { IPConfig, Result, Route } from "../pkg/types.ts";
 import { firstHost, formatPrefix, subnetOf } from "./cidr.ts";
 import { parseBridgeConf, usesVlans, type BridgeConf } from "./config.ts";
-import { createVeth, kindOf, localLinkNames, randomMac, randomVethName, runSteps, showLinks } from "./link.ts";
+import { createVeth, kindOf, linksPresent, randomMac, randomVethName, runSteps, showLinks } from "./link.ts";
 import { addRules, masqRules, ofAttachment, removeRules, spoofRules, type Attachment, type RuleKind } from "./rules.ts";
 import { containerSteps, gatewaySteps, hostPortSteps, vlanSteps, type Gateway, type HostPlan } from "./setup.ts";
 
@@ -98,7 +98,7 @@ export async function cmdAdd(ctx: PluginContext): Promise<Result> {
   requireNetns(netns);
   const att: Attachment = { network: conf.network, containerID, ifname };
   const vlanGwName = conf.vlan && conf.isGateway ? `${conf.bridge}.${conf.vlan}` : undefined;
-  const present = localLinkNames();
+  const present = linksPresent(vlanGwName ? [conf.bridge, vlanGwName] : [conf.bridge]);
   const containerMac = conf.mac ?? randomMac();
   const hostMac = randomMac();
 

@@ -4,6 +4,7 @@ import { runAsync } from "../pkg/exec.ts";
 import { readText } from "../pkg/fd.ts";
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { batchAsync, type LinkInfo } from "../pkg/ip.ts";
+import { linksPresent as linksPresentOverNetlink } from "../pkg/ipnl.ts";
 import { hexOf, randomBytes, randomHex } from "../pkg/digest.ts";
 
 /** A random locally administered unicast MAC: made here so nothing has to be read back. */
@@ -15,10 +16,16 @@ export function randomMac(): string {
 
 export const randomVethName = () => `veth${randomHex(4)}`;
 
-/** Names of the links in this process's netns, from /proc (no process start; /sys may show another netns). */
-export function localLinkNames(): Set<string> {
+/**
+ * Which of `names` are links in this process's netns: over rtnetlink, else from /proc (no process
+ * start either way; /sys may show another netns).
+ */
+export function linksPresent(names: string[]): Set<string> {
+  const asked = linksPresentOverNetlink(names);
+  if (asked) return asked;
   const text = readText("/proc/self/net/dev");
-  return new Set(text.split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter(Boolean));
+  const all = new Set(text.split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter(Boolean));
+  return new Set(names.filter((n) => all.has(n)));
 }
 
 export interface Step {

@@ -143,6 +143,8 @@ function linkOptions(opts: Line): Uint8Array[] | undefined {
 interface Ctx {
   nl: Rtnl;
   out: string[];
+  /** Link indexes by name, looked up once per batch (a pod's ADD names cni0 and its veth often). */
+  index: Map<string, number>;
 }
 
 /**
@@ -156,7 +158,10 @@ function plan(l: Line, json: boolean): ((c: Ctx) => void) | undefined {
   if (obj === "link" && verb === "set" && rest[0] === "dev" && rest[1]) return planLinkSet(rest[1], rest.slice(2));
   if (obj === "link" && verb === "del" && rest[0] === "dev" && rest[1] && rest.length === 2) {
     const dev = rest[1];
-    return (c) => c.nl.call(RTM_DELLINK, NLM_F_ACK, [ifinfo(indexOf(c.nl, dev))], "del");
+    return (c) => {
+      c.nl.call(RTM_DELLINK, NLM_F_ACK, [ifinfo(indexOf(c, dev))], "del");
+      c.index.clear();
+    };
   }
   if (obj === "link" && verb === "show" && rest.length === 2 && rest[0] === "type") {
     const kind = rest[1];
@@ -166,7 +171,7 @@ function plan(l: Line, json: boolean): ((c: Ctx) => void) | undefined {
     const extra = rest.slice(3);
     if (extra.some((x) => x !== "nodad")) return undefined;
     const [cidr, , dev] = rest as [string, string, string];
-    return (c) => addrChange(c.nl, verb === "add", cidr, dev, extra.includes("nodad"));
+    return (c) => addrChange(c, verb === "add", cidr, dev, extra.includes("nodad"));
   }
   if (obj === "addr" && verb === "show" && rest[0] === "dev" && rest[1] && rest.length === 2) {
     const dev = rest[1];
@@ -219,11 +224,11 @@ function planLinkAdd(rest: Line): ((c: Ctx) => void) | undefined {
 }
 
 function planLinkSet(dev: string, what: Line): ((c: Ctx) => void) | undefined {
-  const set = (c: Ctx, parts: Uint8Array[], flags = 0, change = 0) => c.nl.call(RTM_NEWLINK, NLM_F_ACK, [ifinfo(indexOf(c.nl, dev), flags, change), ...parts], "set");
+  const set = (c: Ctx, parts: Uint8Array[], flags = 0, change = 0) => c.nl.call(RTM_NEWLINK, NLM_F_ACK, [ifinfo(indexOf(c, dev), flags, change), ...parts], "set");
   if (what.length === 1 && (what[0] === "up" || what[0] === "down")) return (c) => set(c, [], what[0] === "up" ? IFF_UP : 0, IFF_UP);
   if (what.length === 2 && what[0] === "master") {
     const br = what[1]!;
-    return (c) => set(c, [attr(IFLA_MASTER, u32(indexOf(c.nl, br)))]);
+    return (c) => set(c, [attr(IFLA_MASTER, u32(indexOf(c, br)))]);
   }
   if (what.length === 2 && (what[0] === "address" || what[0] === "mtu")) {
     const opts = linkOptions(what);
@@ -261,7 +266,7 @@ function planRoute(append: boolean, rest: Line): ((c: Ctx) => void) | undefined 
     const sc = scope ?? (d.family === AF_INET && !g ? RT_SCOPE.link! : 0);
     const rt = new Uint8Array(12);
     rt.set([d.family, d.prefix, 0, 0, table < 256 ? table : 0, RTPROT_BOOT, sc, RTN_UNICAST]);
-    const parts = [rt, attr(RTA_TABLE, u32(table)), attr(RTA_OIF, u32(indexOf(c.nl, dev!)))];
+    const parts = [rt, attr(RTA_TABLE, u32(table)), attr(RTA_OIF, u32(indexOf(c, dev!)))];
     if (d.prefix > 0) parts.push(attr(RTA_DST, d.bytes));
     if (g) parts.push(attr(RTA_GATEWAY, g.bytes));
     if (metric !== undefined) parts.push(attr(RTA_PRIORITY, u32(metric)));
@@ -270,15 +275,15 @@ function planRoute(append: boolean, rest: Line): ((c: Ctx) => void) | undefined 
   };
 }
 
-function addrChange(nl: Rtnl, add: boolean, cidr: string, dev: string, nodad: boolean): void {
+function addrChange(c: Ctx, add: boolean, cidr: string, dev: string, nodad: boolean): void {
   const a = ipBytes(cidr);
   const msg = new Uint8Array(IFADDR);
   const v = new DataView(msg.buffer);
   // ip's default scope: host for 127/8, global otherwise (the kernel picks IPv6 scopes itself).
   msg.set([a.family, a.prefix, nodad ? IFA_F_NODAD : 0, a.family === AF_INET && a.bytes[0] === 127 ? RT_SCOPE.host! : 0]);
-  v.setUint32(4, indexOf(nl, dev), true);
+  v.setUint32(4, indexOf(c, dev), true);
   const parts = [msg, attr(IFA_LOCAL, a.bytes), attr(IFA_ADDRESS, a.bytes)];
-  nl.call(add ? RTM_NEWADDR : RTM_DELADDR, NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), parts, "addr");
+  c.nl.call(add ? RTM_NEWADDR : RTM_DELADDR, NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), parts, "addr");
 }
 
 interface RawLink {
@@ -341,10 +346,21 @@ function getLink(nl: Rtnl, name: string): RawLink | undefined {
   }
 }
 
-function indexOf(nl: Rtnl, name: string): number {
-  const l = getLink(nl, name);
-  if (!l) throw new LineFailure(`Cannot find device "${name}"`);
-  return l.info.ifindex;
+/** The index of link `name`: from the batch's cache, else from the header of a GETLINK answer. */
+function indexOf(c: Ctx, name: string): number {
+  const known = c.index.get(name);
+  if (known !== undefined) return known;
+  let m: Uint8Array | undefined;
+  try {
+    [m] = c.nl.call(RTM_GETLINK, 0, [ifinfo(), attr(IFLA_IFNAME, cstring(name))], "show");
+  } catch (e) {
+    if (!(e instanceof NetlinkError && e.errno === 19)) throw e;
+  }
+  const v = m && new DataView(m.buffer, m.byteOffset, m.byteLength);
+  if (!v || v.getUint16(4, true) !== RTM_NEWLINK) throw new LineFailure(`Cannot find device "${name}"`);
+  const index = v.getInt32(HDR + 4, true);
+  c.index.set(name, index);
+  return index;
 }
 
 /** `ip -j -d addr show dev NAME`: the link, its master's name, its addresses. */
@@ -403,6 +419,30 @@ export function linkByIndex(index: number, netns?: string): LinkInfo | null | un
 }
 
 /**
+ * Which of `names` are links in this process's netns, asked over rtnetlink one name at a time
+ * (a node with a hundred pods has a hundred veths to list otherwise); undefined without netlink.
+ */
+export function linksPresent(names: string[]): Set<string> | undefined {
+  const nl = Rtnl.open();
+  if (!nl) return undefined;
+  try {
+    const c: Ctx = { nl, out: [], index: new Map() };
+    const present = new Set<string>();
+    for (let i = 0; i < names.length; i++) {
+      try {
+        indexOf(c, names[i]!);
+        present.add(names[i]!);
+      } catch (e) {
+        if (!(e instanceof LineFailure)) throw e;
+      }
+    }
+    return present;
+  } finally {
+    nl.close();
+  }
+}
+
+/**
  * lo in `netns`, brought up first when `up`: `ip link set dev lo up; ip -j addr show dev lo` in
  * three requests on one socket, read with only what the loopback plugin uses (index, flags, MAC,
  * addresses). The loopback plugin runs on every pod's ADD; this path runs a small part of the
@@ -453,7 +493,7 @@ export function batchOverNetlink(lines: (string | number)[][], opts: { netns?: s
     throw e;
   }
   if (!nl) return undefined;
-  const c: Ctx = { nl, out: [] };
+  const c: Ctx = { nl, out: [], index: new Map() };
   try {
     for (let i = 0; i < planned.length; i++) {
       try {
