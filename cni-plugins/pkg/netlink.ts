@@ -10,7 +10,7 @@
 import { formatAddr } from "./addr.ts";
 import { CniError, ErrCode } from "./errors.ts";
 import { hexOf } from "./digest.ts";
-import { closeFd } from "./fd.ts";
+import { closeFd, encode } from "./fd.ts";
 import { libc } from "./libc.ts";
 import { enterNetns } from "./setns.ts";
 
@@ -93,7 +93,7 @@ export function attr(type: number, data: Uint8Array): Uint8Array {
   return out;
 }
 
-export const cstring = (s: string) => new TextEncoder().encode(`${s}\0`);
+export const cstring = (s: string) => encode(`${s}\0`);
 
 export function parseAttrs(buf: Uint8Array, from: number, to: number): Attr[] {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -107,10 +107,41 @@ export function parseAttrs(buf: Uint8Array, from: number, to: number): Attr[] {
   return out;
 }
 
+/**
+ * An address attribute (4 or 16 bytes) as text, exactly as addr.ts's formatAddr writes it; by
+ * hand from the bytes, since every link read formats a few and BigInt arithmetic costs more.
+ */
 export function bytesToAddr(b: Uint8Array): string {
-  let n = 0n;
-  for (const x of b) n = (n << 8n) | BigInt(x);
-  return formatAddr({ v6: b.length === 16, n });
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.length !== 16) {
+    let n = 0n;
+    for (let i = 0; i < b.length; i++) n = (n << 8n) | BigInt(b[i]!);
+    return formatAddr({ v6: true, n });
+  }
+  const g = [0, 0, 0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < 8; i++) g[i] = (b[2 * i]! << 8) | b[2 * i + 1]!;
+  // The longest run of zero groups (the first of equal ones), when at least two long, becomes "::".
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) bestStart = 8;
+  let s = "";
+  for (let i = 0; i < bestStart; i++) s += (i ? ":" : "") + g[i]!.toString(16);
+  if (bestStart === 8) return s;
+  s += "::";
+  for (let i = bestStart + bestLen; i < 8; i++) s += (i > bestStart + bestLen ? ":" : "") + g[i]!.toString(16);
+  return s;
 }
 
 export const hexMac = (b: Uint8Array) => hexOf(b, ":");
