@@ -39,38 +39,55 @@ function errnoError(c: Libc, syscall: string, errno: number, path?: string): Nod
   return err;
 }
 
-const cPath = (p: string) => new TextEncoder().encode(`${p}\0`);
-
-/** One read buffer for the process (plugins are single-threaded); the bytes read are copied out. */
+// One encoder, decoder and read buffer for the process (plugins are single-threaded): host-local
+// reads every reservation file of its store on each ADD, a hundred on a full node.
+let encoder: InstanceType<typeof TextEncoder> | undefined;
+let decoder: InstanceType<typeof TextDecoder> | undefined;
 let readBuffer: Uint8Array | undefined;
+let pathBuffer: Uint8Array | undefined;
+
+/** `text` as UTF-8 bytes, through the one encoder. */
+export const encode = (text: string) => (encoder ??= new TextEncoder()).encode(text);
+
+/** `p` NUL-terminated, in a buffer reused by the next call: pass it to one libc call at once. */
+function cPath(p: string): Uint8Array {
+  const buf = (pathBuffer ??= new Uint8Array(4096));
+  const r = (encoder ??= new TextEncoder()).encodeInto(p, buf);
+  if (r.read !== p.length || r.written >= buf.length) return encode(`${p}\0`);
+  buf[r.written] = 0;
+  return buf;
+}
 
 function readFd(c: Libc, fd: number, what: string, path?: string): string {
-  readBuffer ??= new Uint8Array(64 * 1024);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  const buf = (readBuffer ??= new Uint8Array(64 * 1024));
+  decoder ??= new TextDecoder();
+  const full: Uint8Array[] = []; // copies of the buffer each time it filled up
+  let filled = 0;
   for (;;) {
-    const n = c.read(fd, readBuffer, readBuffer.length);
+    if (filled === buf.length) {
+      full.push(buf.slice());
+      filled = 0;
+    }
+    const n = c.read(fd, filled ? buf.subarray(filled) : buf, buf.length - filled);
     if (n === 0) break;
     if (n > 0) {
-      chunks.push(readBuffer.slice(0, n));
-      total += n;
+      filled += n;
       continue;
     }
     const errno = c.errno();
     if (errno === EINTR) continue;
     throw errnoError(c, what, errno, path);
   }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const b of chunks) {
-    all.set(b, at);
-    at += b.length;
-  }
-  return new TextDecoder().decode(all);
+  // Most files fit the buffer: decoded from it, nothing copied.
+  if (full.length === 0) return decoder.decode(buf.subarray(0, filled));
+  const all = new Uint8Array(full.length * buf.length + filled);
+  for (let i = 0; i < full.length; i++) all.set(full[i]!, i * buf.length);
+  all.set(buf.subarray(0, filled), full.length * buf.length);
+  return decoder.decode(all);
 }
 
 function writeFd(c: Libc, fd: number, text: string, path?: string): void {
-  const bytes = new TextEncoder().encode(text);
+  const bytes = encode(text);
   for (let off = 0; off < bytes.length; ) {
     const n = c.write(fd, bytes.subarray(off), bytes.length - off);
     if (n >= 0) {

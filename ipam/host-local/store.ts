@@ -42,7 +42,17 @@ function ioError(what: string, e: unknown): CniError {
 }
 
 export class Store {
-  private constructor(readonly dir: string) {}
+  /** The directory with a trailing "/": file names here are ours or checked addresses (no "/", no ".."). */
+  private readonly prefix: string;
+
+  private constructor(readonly dir: string) {
+    const clean = joinPath(dir);
+    this.prefix = clean.endsWith("/") ? clean : `${clean}/`;
+  }
+
+  private pathOf(name: string): string {
+    return this.prefix + name;
+  }
 
   /**
    * Runs `fn` holding the store's lock. With `create`, the directory is made when missing;
@@ -92,7 +102,7 @@ export class Store {
     const out: OwnedReservation[] = [];
     for (const r of this.list()) {
       try {
-        out.push({ ...r, owner: readText(joinPath(this.dir, r.name)).trim() });
+        out.push({ addr: r.addr, name: r.name, owner: readText(this.pathOf(r.name)).trim() });
       } catch {
         /* a directory or unreadable file under an address name is no reservation */
       }
@@ -103,7 +113,7 @@ export class Store {
   /** Claims `addr` for `owner`; false when it is taken. Records it as set `setIndex`'s last. */
   reserve(addr: Addr, owner: string, setIndex: number): boolean {
     const name = formatAddr(addr);
-    const path = joinPath(this.dir, name);
+    const path = this.pathOf(name);
     try {
       // Exclusive creation is the claim: a file that exists is somebody's reservation.
       if (!createExclusive(path, owner, 0o600)) return false;
@@ -111,7 +121,7 @@ export class Store {
       throw ioError(`cannot reserve ${name}`, e);
     }
     try {
-      writeText(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`), name, 0o600);
+      writeText(this.pathOf(`${LAST_RESERVED}${setIndex}`), name, 0o600);
     } catch (e) {
       this.release({ addr, name });
       throw ioError(`cannot record the last reserved IP of range set ${setIndex}`, e);
@@ -128,14 +138,14 @@ export class Store {
   /** The last_reserved_ip file's exact content, to put back when an ADD is undone. */
   lastReservedRaw(setIndex: number): string | undefined {
     try {
-      return readText(joinPath(this.dir, `${LAST_RESERVED}${setIndex}`));
+      return readText(this.pathOf(`${LAST_RESERVED}${setIndex}`));
     } catch {
       return undefined;
     }
   }
 
   restoreLastReserved(setIndex: number, raw: string | undefined): void {
-    const path = joinPath(this.dir, `${LAST_RESERVED}${setIndex}`);
+    const path = this.pathOf(`${LAST_RESERVED}${setIndex}`);
     try {
       if (raw === undefined) removeFile(path);
       else writeText(path, raw, 0o600);
@@ -147,7 +157,7 @@ export class Store {
   /** Removes a reservation file; one that is already gone is released. */
   release({ name }: Reservation): void {
     try {
-      removeFile(joinPath(this.dir, name));
+      removeFile(this.pathOf(name));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(`cannot release ${name}`, e);
     }

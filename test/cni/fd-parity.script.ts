@@ -25,6 +25,8 @@ attempt("overwrite shorter", () => writeText(`${dir}/a/last_reserved_ip.0`, "10.
 attempt("read back", () => readText(`${dir}/a/last_reserved_ip.0`));
 attempt("utf8", () => (writeText(`${dir}/a/u`, "héllo ✓"), readText(`${dir}/a/u`)));
 attempt("big", () => (writeText(`${dir}/a/big`, "x".repeat(200_000)), readText(`${dir}/a/big`).length));
+// 3-byte characters across reads of 64 KiB: a character split by a read must come back whole.
+attempt("big utf8", () => (writeText(`${dir}/a/big8`, `a${"✓".repeat(70_000)}`), readText(`${dir}/a/big8`) === `a${"✓".repeat(70_000)}`));
 attempt("list", () => listDir(`${dir}/a`).sort());
 attempt("list missing", () => listDir(`${dir}/nope`));
 attempt("read missing", () => readText(`${dir}/nope`));

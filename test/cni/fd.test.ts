@@ -23,8 +23,10 @@ test("file operations through libc (Bun) and through node:fs (Node) agree", asyn
       t.deepEqual(viaLibc["read back"], { ok: "10.0.0.9\n" });
       t.deepEqual(viaLibc["read missing"], { code: "ENOENT" });
       t.deepEqual(viaLibc["identity"], { ok: true });
+      t.deepEqual(viaLibc["big"], { ok: 200_000 });
+      t.deepEqual(viaLibc["big utf8"], { ok: true });
       t.deepEqual(viaLibc["executable"], { ok: [true, false, false] });
-      t.deepEqual(viaLibc["list after"], { ok: ["b", "big", "last_reserved_ip.0", "lock", "u"] });
+      t.deepEqual(viaLibc["list after"], { ok: ["b", "big", "big8", "last_reserved_ip.0", "lock", "u"] });
     },
     { unsafeCleanup: true },
   );
