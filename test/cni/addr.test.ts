@@ -1,5 +1,5 @@
-// addr.ts parses IPv4 by hand; it must accept exactly the dotted quads Go accepts (no leading
-// zeros, bytes up to 255), which the former regular expression spelled out.
+// host-local's store names files after addresses, so parseAddr must accept exactly the dotted
+// quads Go accepts (no leading zeros, bytes up to 255), and formatAddr give them back unchanged.
 import test from "ava";
 import { formatAddr, parseAddr } from "../../cni-plugins/pkg/addr.ts";
 
