@@ -28,14 +28,27 @@ function v6Groups(s: string): number[] {
 
 export function parseIP(s: string): { family: 4 | 6; n: bigint } {
   const fam = isIP(s);
-  if (fam === 4) return { family: 4, n: s.split(".").reduce((a, o) => (a << 8n) | BigInt(Number(o)), 0n) };
-  if (fam === 6) return { family: 6, n: v6Groups(s).reduce((a, g) => (a << 16n) | BigInt(g), 0n) };
+  // Loops rather than reduce/map: every pod's ADD parses its addresses here (see add.ts).
+  if (fam === 4) {
+    let n = 0;
+    for (const o of s.split(".")) n = n * 256 + Number(o);
+    return { family: 4, n: BigInt(n) };
+  }
+  if (fam === 6) {
+    let n = 0n;
+    for (const g of v6Groups(s)) n = (n << 16n) | BigInt(g);
+    return { family: 6, n };
+  }
   throw new Error(`not an IP address: ${s}`);
 }
 
 export function formatIP(family: 4 | 6, n: bigint): string {
-  if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 0xffn)).join(".");
-  const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
+  if (family === 4) {
+    const v = Number(n);
+    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push(Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
   // RFC 5952: compress the longest run (of two or more) of zero groups, the first one on a tie.
   let best = -1, bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -45,7 +58,8 @@ export function formatIP(family: 4 | 6, n: bigint): string {
     if (j - i > bestLen) { best = i; bestLen = j - i; }
     i = j;
   }
-  const hex = groups.map((g) => g.toString(16));
+  const hex: string[] = [];
+  for (const g of groups) hex.push(g.toString(16));
   if (best < 0) return hex.join(":");
   return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }

@@ -3,6 +3,7 @@
 // type or value is an "invalid config" error (code 7) naming the key.
 import { ifnameProblem } from "../pkg/env.ts";
 import { CniError, ErrCode, invalidConfig } from "../pkg/errors.ts";
+import { encode } from "../pkg/fd.ts";
 import type { PluginContext } from "../pkg/skel.ts";
 import type { DNS } from "../pkg/types.ts";
 
@@ -179,7 +180,7 @@ export function parseBridgeConf(ctx: PluginContext): BridgeConf {
   if (conf.isDefaultGateway) conf.isGateway = true;
   if (conf.hairpinMode && conf.promiscMode) throw invalidConfig(`"hairpinMode" and "promiscMode" cannot both be true`);
   if (conf.disableContainerInterface && ipamType) throw invalidConfig(`"disableContainerInterface" cannot be used with IPAM`, `remove "ipam.type" or the flag`);
-  if (conf.vlan !== 0 && conf.isGateway && Buffer.byteLength(`${bridge}.${conf.vlan}`) > 15) {
+  if (conf.vlan !== 0 && conf.isGateway && encode(`${bridge}.${conf.vlan}`).length > 15) {
     throw invalidConfig(`"bridge" name too long for a VLAN gateway interface`, `the gateway interface ${bridge}.${conf.vlan} would be longer than 15 bytes`);
   }
   return conf;

@@ -49,7 +49,9 @@ export async function runSteps(program: "ip" | "bridge", steps: Step[], opts: { 
   const docs: unknown[] = [];
   let rest = steps;
   while (rest.length > 0) {
-    const r = await batchAsync(program, rest.map((s) => s.args), { netns: opts.netns, json: opts.json, details: opts.json });
+    const lines: (string | number)[][] = [];
+    for (const s of rest) lines.push(s.args);
+    const r = await batchAsync(program, lines, { netns: opts.netns, json: opts.json, details: opts.json });
     if (opts.json) for (const line of r.stdout.split("\n")) if (line.trim()) docs.push(JSON.parse(line));
     if (r.status === 0) return docs;
     const step = r.failedLine ? rest[r.failedLine - 1] : undefined;

@@ -101,7 +101,9 @@ export function gatewaySteps(conf: BridgeConf, dev: string, current: AddrInfo[],
   for (const gw of gateways) {
     const want = parseCIDR(gw.cidr)!;
     const wantNet = subnetOf(gw.cidr);
-    if (have.some((a) => a.prefixlen === want.prefix && sameIP(a.local, want.ip))) continue;
+    let there = false;
+    for (const a of have) if (a.prefixlen === want.prefix && sameIP(a.local, want.ip)) there = true;
+    if (there) continue;
     for (const a of have) {
       if (familyOf(a.local) !== gw.family || (gw.family === 6 && a.scope === "link")) continue;
       const theirs = subnetOf(`${a.local}/${a.prefixlen}`);
@@ -125,7 +127,8 @@ export function gatewaySteps(conf: BridgeConf, dev: string, current: AddrInfo[],
 export function routeGateway(route: Route, ips: IPConfig[]): string | undefined {
   if (route.gw) return route.gw;
   const fam = familyOf(route.dst);
-  return ips.find((ip) => familyOf(ip.address) === fam && ip.gateway)?.gateway;
+  for (const ip of ips) if (familyOf(ip.address) === fam && ip.gateway) return ip.gateway;
+  return undefined;
 }
 
 /** Addresses, link up, then routes (a route via a gateway needs the link up). */

@@ -97,7 +97,10 @@ export function parseCidr(s: unknown): { addr: Addr; prefix: number; mapped: boo
 
 /** Go's net.IP.String(): dotted quad, or RFC 5952 (longest zero run of 2+ groups as "::", leftmost on ties). */
 export function formatAddr(a: Addr): string {
-  if (!a.v6) return [24n, 16n, 8n, 0n].map((s) => String((a.n >> s) & 0xffn)).join(".");
+  if (!a.v6) {
+    const n = Number(a.n);
+    return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
   const g: number[] = [];
   for (let i = 7; i >= 0; i--) g.push(Number((a.n >> BigInt(i * 16)) & 0xffffn));
   let bestStart = -1, bestLen = 0;
@@ -111,7 +114,11 @@ export function formatAddr(a: Addr): string {
     if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
     i = j;
   }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
+  const hex = (xs: number[]) => {
+    let out = "";
+    for (let i = 0; i < xs.length; i++) out += (i ? ":" : "") + xs[i]!.toString(16);
+    return out;
+  };
   if (bestLen < 2) return hex(g);
   return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }

@@ -26,7 +26,8 @@ export function parseCniArgs(raw: string, known: readonly string[]): CniArgs {
   const ignore = out.has("IgnoreUnknown") ? parseBool("IgnoreUnknown", out.get("IgnoreUnknown")!) : false;
   if (!ignore) {
     const allowed = new Set<string>(["IgnoreUnknown", ...KUBERNETES_ARGS, ...known]);
-    const unknown = [...out.keys()].filter((k) => !allowed.has(k));
+    const unknown: string[] = [];
+    for (const k of out.keys()) if (!allowed.has(k)) unknown.push(k);
     if (unknown.length) throw invalidEnv(`ARGS: unknown args [${unknown.join(" ")}] (CNI_ARGS)`, "add IgnoreUnknown=1 to CNI_ARGS to let the plugin skip keys it does not know");
   }
   return out;

@@ -46,6 +46,17 @@ function token(t: string | number): string {
   return s;
 }
 
+/** The batch script: checked tokens, one line per command. (Loops: see ipnl.ts on builtins.) */
+function scriptOf(lines: (string | number)[][]): string {
+  let script = "";
+  for (const l of lines) {
+    let line = "";
+    for (const t of l) line += (line ? " " : "") + token(t);
+    script += `${line}\n`;
+  }
+  return script;
+}
+
 /**
  * The lines over rtnetlink when they can go that way (ipnl.ts), failing as run() would; undefined
  * when ip itself must run them.
@@ -60,7 +71,7 @@ function overNetlink(lines: (string | number)[][], argv: string[], opts: RunOpti
 /** Runs `ip -batch -` with one command per line; `force` keeps going past failed lines. */
 export function ipBatch(lines: (string | number)[][], opts: RunOptions & { force?: boolean } = {}): void {
   if (lines.length === 0) return;
-  const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
+  const script = scriptOf(lines);
   const argv = opts.force ? ["-force", "-batch", "-"] : ["-batch", "-"];
   if (!opts.force && overNetlink(lines, argv, opts, false)) return;
   run("ip", argv, { ...opts, input: script });
@@ -71,9 +82,11 @@ export function ipBatch(lines: (string | number)[][], opts: RunOptions & { force
  * Lets a plugin change and then read back a netns with a single process start (or none).
  */
 export function ipBatchJSON<T = unknown>(lines: (string | number)[][], opts: RunOptions = {}): T[] {
-  const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
+  const script = scriptOf(lines);
   const out = (overNetlink(lines, ["-j", "-batch", "-"], opts, true) ?? run("ip", ["-j", "-batch", "-"], { ...opts, input: script })).stdout;
-  return out.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as T);
+  const docs: T[] = [];
+  for (const l of out.split("\n")) if (l.trim() !== "") docs.push(JSON.parse(l) as T);
+  return docs;
 }
 
 export interface BatchOutcome extends RunResult {
@@ -87,7 +100,7 @@ export interface BatchOutcome extends RunResult {
  * another ADD raced it to). With `json`, each "show" line answers with one JSON line on stdout.
  */
 export async function batchAsync(program: "ip" | "bridge", lines: (string | number)[][], opts: RunOptions & { json?: boolean; details?: boolean } = {}): Promise<BatchOutcome> {
-  const script = lines.map((l) => l.map(token).join(" ")).join("\n") + "\n";
+  const script = scriptOf(lines);
   // The lines every pod's ADD and DEL send go over rtnetlink where we can: no process start.
   if (program === "ip" && !opts.nsenter) {
     const done = batchOverNetlink(lines, { netns: opts.netns, json: opts.json });

@@ -96,7 +96,9 @@ function u32(v: number): Uint8Array {
   return b;
 }
 const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = new Uint8Array(len);
   let o = 0;
   for (const p of parts) {
     out.set(p, o);
@@ -105,7 +107,12 @@ const concat = (parts: Uint8Array[]) => {
   return out;
 };
 const nest = (type: number, parts: Uint8Array[]) => attr(type, concat(parts));
-const macBytes = (mac: string) => new Uint8Array(mac.split(":").map((h) => parseInt(h, 16)));
+function macBytes(mac: string): Uint8Array {
+  const parts = mac.split(":");
+  const out = new Uint8Array(parts.length);
+  for (let i = 0; i < parts.length; i++) out[i] = parseInt(parts[i]!, 16);
+  return out;
+}
 function ipBytes(ip: string): { family: number; bytes: Uint8Array; prefix: number } {
   const c = parseCidr(ip.includes("/") ? ip : `${ip}/${ip.includes(":") ? 128 : 32}`);
   if (!c) throw new LineFailure(`Error: an inet prefix is expected rather than "${ip}".`);
@@ -169,7 +176,7 @@ function plan(l: Line, json: boolean): ((c: Ctx) => void) | undefined {
   }
   if (obj === "addr" && (verb === "add" || verb === "del") && rest[1] === "dev" && rest[2] && rest[0]) {
     const extra = rest.slice(3);
-    if (extra.some((x) => x !== "nodad")) return undefined;
+    for (const x of extra) if (x !== "nodad") return undefined;
     const [cidr, , dev] = rest as [string, string, string];
     return (c) => addrChange(c, verb === "add", cidr, dev, extra.includes("nodad"));
   }
@@ -195,8 +202,8 @@ function planLinkAdd(rest: Line): ((c: Ctx) => void) | undefined {
   if (kind !== "veth" || after[0] !== "peer" || after[1] !== "name" || !after[2]) return undefined;
   let peerOpts = after.slice(3);
   let netnsName: string | undefined;
-  if (peerOpts.at(-2) === "netns") {
-    netnsName = peerOpts.at(-1);
+  if (peerOpts[peerOpts.length - 2] === "netns") {
+    netnsName = peerOpts[peerOpts.length - 1];
     peerOpts = peerOpts.slice(0, -2);
     // Only a named netns (/run/netns/NAME), never "netns PID": that form needs our pid's netns.
     if (!netnsName || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(netnsName)) return undefined;
@@ -478,13 +485,27 @@ export function loopbackOverNetlink(netns: string, up: boolean): LinkInfo | unde
   }
 }
 
+/** Each line followed by a newline, as ip prints them. */
+function joinLines(lines: string[]): string {
+  let s = "";
+  for (const l of lines) s += `${l}\n`;
+  return s;
+}
+
 /**
  * Runs `lines` as `ip [-j] -batch -` would, in `netns` or here, over rtnetlink. Undefined when
  * netlink is not available (Node) or a line is outside the grammar: then run ip.
  */
 export function batchOverNetlink(lines: (string | number)[][], opts: { netns?: string; json?: boolean }): BatchOutcome | undefined {
-  const planned = lines.map((l) => plan(l.map(String), opts.json ?? false));
-  if (planned.some((p) => p === undefined)) return undefined;
+  // Loops, not map/some: each array builtin costs a compiled plugin on its first call.
+  const planned: ((c: Ctx) => void)[] = [];
+  for (const l of lines) {
+    const words: string[] = [];
+    for (const w of l) words.push(String(w));
+    const p = plan(words, opts.json ?? false);
+    if (!p) return undefined;
+    planned.push(p);
+  }
   let nl: Rtnl | undefined;
   try {
     nl = Rtnl.open(opts.netns);
@@ -501,10 +522,10 @@ export function batchOverNetlink(lines: (string | number)[][], opts: { netns?: s
       } catch (e) {
         const text = e instanceof NetlinkError ? NetlinkError.answer(e.errno) : e instanceof LineFailure ? e.message : undefined;
         if (text === undefined) throw e;
-        return { status: 1, stdout: c.out.map((o) => `${o}\n`).join(""), stderr: `${text}\nCommand failed -:${i + 1}\n`, failedLine: i + 1 };
+        return { status: 1, stdout: joinLines(c.out), stderr: `${text}\nCommand failed -:${i + 1}\n`, failedLine: i + 1 };
       }
     }
-    return { status: 0, stdout: c.out.map((o) => `${o}\n`).join(""), stderr: "" };
+    return { status: 0, stdout: joinLines(c.out), stderr: "" };
   } finally {
     nl.close();
   }

@@ -181,7 +181,8 @@ export class Rtnl {
    */
   call(type: number, flags: number, parts: Uint8Array[], what: string, keep?: (msg: DataView, off: number) => boolean): Uint8Array[] {
     const seq = this.seq++;
-    const len = HDR + parts.reduce((n, p) => n + p.length, 0);
+    let len = HDR;
+    for (const p of parts) len += p.length;
     const msg = new Uint8Array(len);
     const v = new DataView(msg.buffer);
     v.setUint32(0, len, true);

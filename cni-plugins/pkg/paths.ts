@@ -4,7 +4,8 @@
 
 /** Joins the parts with "/" and cleans the result: no "", "." or "x/.." segments. */
 export function joinPath(...parts: string[]): string {
-  const joined = parts.filter((p) => p !== "").join("/");
+  let joined = "";
+  for (const p of parts) if (p !== "") joined += joined ? `/${p}` : p;
   if (joined === "") return ".";
   const absolute = joined.startsWith("/");
   const out: string[] = [];

@@ -96,7 +96,9 @@ function conditions(conf: NetConf, key: string): string[] {
   const v = conf[key];
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw invalidConfig(`${key} must be a list of nftables match expressions`, `got ${JSON.stringify(v)}`);
-  return v.map((c, i) => validateCondition(c, `${key}[${i}]`));
+  const out: string[] = [];
+  for (let i = 0; i < v.length; i++) out.push(validateCondition(v[i], `${key}[${i}]`));
+  return out;
 }
 
 /** Reads and validates the plugin's keys (not the container's addresses). */
@@ -117,8 +119,12 @@ export function parseConfig(conf: NetConf): PortMapConfig {
   if (rc !== undefined && rc !== null && (typeof rc !== "object" || Array.isArray(rc))) throw invalidConfig("runtimeConfig must be an object");
   const raw = rc?.portMappings;
   if (raw !== undefined && raw !== null && !Array.isArray(raw)) throw invalidConfig("runtimeConfig.portMappings must be a list");
+  // A loop, not map: every pod's ADD runs this, and a compiled plugin compiles each array
+  // builtin on its first call.
+  const mappings: PortMapping[] = [];
+  for (let i = 0; i < (raw ?? []).length; i++) mappings.push(parseMapping(raw![i], i));
   return {
-    mappings: (raw ?? []).map(parseMapping),
+    mappings,
     snat: optionalBool(conf, "snat", true),
     masqAll: optionalBool(conf, "masqAll", false),
     markMasqBit,

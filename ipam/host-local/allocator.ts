@@ -12,9 +12,12 @@ import { ownerKey, reservationOf, type OwnedReservation, type Store } from "./st
  * set holds cannot be honoured: refused before the store is touched.
  */
 export function assignRequested(sets: RangeSet[], requested: RequestedIP[]): (RequestedIP | undefined)[] {
-  const perSet: (RequestedIP | undefined)[] = sets.map(() => undefined);
+  // Loops rather than array builtins: see range.ts's roundRobin.
+  const perSet: (RequestedIP | undefined)[] = [];
+  for (let i = 0; i < sets.length; i++) perSet.push(undefined);
   for (const req of requested) {
-    const i = sets.findIndex((s) => rangeFor(s, req.addr));
+    let i = -1;
+    for (let j = 0; j < sets.length && i < 0; j++) if (rangeFor(sets[j]!, req.addr)) i = j;
     const ip = formatAddr(req.addr);
     if (i < 0) {
       throw invalidConfig(`failed to allocate all requested IPs: ${ip} (${req.source}) is not in any range of this network`, `ranges: ${sets.map(setString).join("; ")}`);
@@ -50,9 +53,8 @@ function takeRequested(store: Store, set: RangeSet, idx: number, req: RequestedI
 }
 
 function takeNext(store: Store, set: RangeSet, idx: number, owner: string, taken: Set<bigint>): Got {
-  for (const c of roundRobin(set, store.lastReserved(idx))) {
-    if (!taken.has(c.addr.n) && store.reserve(c.addr, owner, idx)) return c;
-  }
+  const got = roundRobin(set, store.lastReserved(idx), (c) => !taken.has(c.addr.n) && store.reserve(c.addr, owner, idx));
+  if (got) return got;
   throw new CniError(ErrCode.IPAMExhausted, `failed to allocate for range ${idx}: no IP addresses available in range set: ${setString(set)}`);
 }
 
@@ -60,27 +62,37 @@ function takeNext(store: Store, set: RangeSet, idx: number, owner: string, taken
 export function allocate(store: Store, sets: RangeSet[], requested: (RequestedIP | undefined)[], containerID: string, ifname: string): IPConfig[] {
   const owner = ownerKey(containerID, ifname);
   const existing: OwnedReservation[] = store.listOwned();
-  const owners = new Map(existing.map((r) => [addrKey(r.addr), r.owner]));
-  const mine = existing.filter((r) => r.owner === owner || r.owner === containerID);
+  const owners = new Map<string, string>();
+  const mine: OwnedReservation[] = [];
+  for (const r of existing) {
+    owners.set(addrKey(r.addr), r.owner);
+    if (r.owner === owner || r.owner === containerID) mine.push(r);
+  }
   const made: Addr[] = [];
   // A failed ADD leaves round robin where it was, too.
-  const lastBefore = sets.map((_, idx) => store.lastReservedRaw(idx));
+  const lastBefore: (string | undefined)[] = [];
+  for (let idx = 0; idx < sets.length; idx++) lastBefore.push(store.lastReservedRaw(idx));
   try {
-    return sets.map((set, idx) => {
+    const out: IPConfig[] = [];
+    for (let idx = 0; idx < sets.length; idx++) {
+      const set = sets[idx]!;
       let got: Got;
       const req = requested[idx];
       if (req) {
         got = takeRequested(store, set, idx, req, owner, owners);
       } else {
         // The spec forbids two ADDs for one attachment without a DEL between them.
-        const dup = mine.find((r) => rangeFor(set, r.addr));
-        if (dup) throw unavailable(idx, `${formatAddr(dup.addr)} has been allocated to ${containerID}, duplicate allocation is not allowed`, `interface ${ifname}; run DEL first`);
-        const taken = new Set(existing.filter((r) => r.addr.v6 === set.v6).map((r) => r.addr.n));
+        for (const dup of mine) {
+          if (rangeFor(set, dup.addr)) throw unavailable(idx, `${formatAddr(dup.addr)} has been allocated to ${containerID}, duplicate allocation is not allowed`, `interface ${ifname}; run DEL first`);
+        }
+        const taken = new Set<bigint>();
+        for (const r of existing) if (r.addr.v6 === set.v6) taken.add(r.addr.n);
         got = takeNext(store, set, idx, owner, taken);
       }
       made.push(got.addr);
-      return { address: `${formatAddr(got.addr)}/${got.range.subnet.prefix}`, gateway: formatAddr(got.range.gateway) };
-    });
+      out.push({ address: `${formatAddr(got.addr)}/${got.range.subnet.prefix}`, gateway: formatAddr(got.range.gateway) });
+    }
+    return out;
   } catch (e) {
     for (const a of made) {
       try {
@@ -89,9 +101,9 @@ export function allocate(store: Store, sets: RangeSet[], requested: (RequestedIP
         /* the original error matters more */
       }
     }
-    lastBefore.forEach((raw, idx) => {
-      if (store.lastReservedRaw(idx) !== raw) store.restoreLastReserved(idx, raw);
-    });
+    for (let idx = 0; idx < lastBefore.length; idx++) {
+      if (store.lastReservedRaw(idx) !== lastBefore[idx]) store.restoreLastReserved(idx, lastBefore[idx]);
+    }
     throw e;
   }
 }

@@ -51,7 +51,9 @@ export function loadStoreConfig(ctx: PluginContext): StoreConfig {
 function parseRoutes(raw: unknown): Route[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw invalidConfig("ipam.routes must be a list of routes");
-  return raw.map((r, i) => {
+  const routes: Route[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const r: unknown = raw[i];
     const where = `ipam.routes[${i}]`;
     if (!isObject(r)) throw invalidConfig(`${where} must be an object with a dst`);
     const dst = parseCidr(r.dst);
@@ -70,18 +72,21 @@ function parseRoutes(raw: unknown): Route[] {
       if (!Number.isInteger(v) || (v as number) < 0) throw invalidConfig(`${where}.${k} must be a non-negative integer`);
       route[k] = v as number;
     }
-    return route;
-  });
+    routes.push(route);
+  }
+  return routes;
 }
 
 function requestedFromList(raw: unknown, where: string): RequestedIP[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw invalidConfig(`${where} must be a list of IP addresses`);
-  return raw.map((v, i) => {
-    const addr = parseRequested(v);
-    if (!addr) throw invalidConfig(`${where}[${i}]: ${JSON.stringify(v)} is not an IP address`);
-    return { addr, source: `${where}[${i}]` };
-  });
+  const out: RequestedIP[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const addr = parseRequested(raw[i]);
+    if (!addr) throw invalidConfig(`${where}[${i}]: ${JSON.stringify(raw[i])} is not an IP address`);
+    out.push({ addr, source: `${where}[${i}]` });
+  }
+  return out;
 }
 
 /** An IP, optionally with a prefix length that is ignored (as the reference reads "10.0.0.5/24"). */
@@ -108,12 +113,13 @@ function requestedIPs(ctx: PluginContext): RequestedIP[] {
   if (isObject(rc)) out.push(...requestedFromList(rc.ips, "runtimeConfig.ips"));
   // The same address asked for twice is one request.
   const seen = new Set<string>();
-  return out.filter((r) => {
+  const unique: RequestedIP[] = [];
+  for (const r of out) {
     const key = `${r.addr.v6}/${r.addr.n}`;
-    if (seen.has(key)) return false;
+    if (!seen.has(key)) unique.push(r);
     seen.add(key);
-    return true;
-  });
+  }
+  return unique;
 }
 
 function rangeSets(ctx: PluginContext, ipam: Record<string, unknown>): RangeSet[] {
@@ -121,7 +127,7 @@ function rangeSets(ctx: PluginContext, ipam: Record<string, unknown>): RangeSet[
   const rc = ctx.conf.runtimeConfig;
   if (isObject(rc) && rc.ipRanges !== undefined && rc.ipRanges !== null) {
     if (!Array.isArray(rc.ipRanges)) throw invalidConfig("runtimeConfig.ipRanges must be a list of range sets");
-    rc.ipRanges.forEach((s, i) => sets.push(parseRangeSet(s, `runtimeConfig.ipRanges[${i}]`)));
+    for (let i = 0; i < rc.ipRanges.length; i++) sets.push(parseRangeSet(rc.ipRanges[i], `runtimeConfig.ipRanges[${i}]`));
   }
   if (ipam.subnet !== undefined && ipam.subnet !== null && ipam.subnet !== "") {
     sets.push(parseRangeSet(ipam, "ipam", true));
@@ -132,14 +138,14 @@ function rangeSets(ctx: PluginContext, ipam: Record<string, unknown>): RangeSet[
   }
   if (ipam.ranges !== undefined && ipam.ranges !== null) {
     if (!Array.isArray(ipam.ranges)) throw invalidConfig("ipam.ranges must be a list of range sets (lists of ranges)");
-    ipam.ranges.forEach((s, i) => sets.push(parseRangeSet(s, `ipam.ranges[${i}]`)));
+    for (let i = 0; i < ipam.ranges.length; i++) sets.push(parseRangeSet(ipam.ranges[i], `ipam.ranges[${i}]`));
   }
   if (sets.length === 0) throw invalidConfig("no IP ranges specified (ipam.ranges)");
-  sets.forEach((s, i) => {
+  for (let i = 0; i < sets.length; i++) {
     for (let j = 0; j < i; j++) {
-      if (setsOverlap(sets[j]!, s)) throw invalidConfig(`${s.where} overlaps with ${sets[j]!.where}`);
+      if (setsOverlap(sets[j]!, sets[i]!)) throw invalidConfig(`${sets[i]!.where} overlaps with ${sets[j]!.where}`);
     }
-  });
+  }
   return sets;
 }
 
