@@ -1,6 +1,6 @@
 // The little address arithmetic bridge needs: the subnet of an address (masquerade rules),
 // the first host of a subnet (default gateway), containment (bridge address conflicts).
-import { ipFamily as isIP } from "../pkg/addr.ts";
+import { formatAddr, ipFamily as isIP } from "../pkg/addr.ts";
 import { parseCIDR } from "../pkg/result.ts";
 
 export interface Prefix {
@@ -43,25 +43,7 @@ export function parseIP(s: string): { family: 4 | 6; n: bigint } {
 }
 
 export function formatIP(family: 4 | 6, n: bigint): string {
-  if (family === 4) {
-    const v = Number(n);
-    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  }
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
-  // RFC 5952: compress the longest run (of two or more) of zero groups, the first one on a tie.
-  let best = -1, bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex: string[] = [];
-  for (const g of groups) hex.push(g.toString(16));
-  if (best < 0) return hex.join(":");
-  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+  return formatAddr({ v6: family === 6, n });
 }
 
 const mask = (family: 4 | 6, prefix: number) => {

@@ -103,7 +103,15 @@ export function formatAddr(a: Addr): string {
   }
   const g: number[] = [];
   for (let i = 7; i >= 0; i--) g.push(Number((a.n >> BigInt(i * 16)) & 0xffffn));
-  let bestStart = -1, bestLen = 0;
+  return formatV6Groups(g);
+}
+
+/**
+ * Eight 16-bit groups as RFC 5952 text: lowercase hex, the longest run of two or more zero groups
+ * (the leftmost of equal ones) as "::". Loops only: plugins format addresses on every ADD.
+ */
+export function formatV6Groups(g: number[]): string {
+  let bestStart = 8, bestLen = 1;
   for (let i = 0; i < 8; ) {
     if (g[i] !== 0) {
       i++;
@@ -111,16 +119,18 @@ export function formatAddr(a: Addr): string {
     }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
-  const hex = (xs: number[]) => {
-    let out = "";
-    for (let i = 0; i < xs.length; i++) out += (i ? ":" : "") + xs[i]!.toString(16);
-    return out;
-  };
-  if (bestLen < 2) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  let s = "";
+  for (let i = 0; i < bestStart; i++) s += (i ? ":" : "") + g[i]!.toString(16);
+  if (bestStart === 8) return s;
+  s += "::";
+  for (let i = bestStart + bestLen; i < 8; i++) s += (i > bestStart + bestLen ? ":" : "") + g[i]!.toString(16);
+  return s;
 }
 
 /** A map key for an address (file names may spell one address several ways). */

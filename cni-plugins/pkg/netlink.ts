@@ -7,7 +7,7 @@
 // Messages are what rtnetlink(7) describes: a 16-byte nlmsghdr, a family header (ifinfomsg,
 // ifaddrmsg), then 4-byte aligned attributes. Replies arrive in full before send() returns for
 // these requests, so a blocking recv() never waits on the network.
-import { formatAddr } from "./addr.ts";
+import { formatAddr, formatV6Groups } from "./addr.ts";
 import { CniError, ErrCode } from "./errors.ts";
 import { hexOf } from "./digest.ts";
 import { closeFd, encode } from "./fd.ts";
@@ -118,30 +118,9 @@ export function bytesToAddr(b: Uint8Array): string {
     for (let i = 0; i < b.length; i++) n = (n << 8n) | BigInt(b[i]!);
     return formatAddr({ v6: true, n });
   }
-  const g = [0, 0, 0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < 8; i++) g[i] = (b[2 * i]! << 8) | b[2 * i + 1]!;
-  // The longest run of zero groups (the first of equal ones), when at least two long, becomes "::".
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) bestStart = 8;
-  let s = "";
-  for (let i = 0; i < bestStart; i++) s += (i ? ":" : "") + g[i]!.toString(16);
-  if (bestStart === 8) return s;
-  s += "::";
-  for (let i = bestStart + bestLen; i < 8; i++) s += (i > bestStart + bestLen ? ":" : "") + g[i]!.toString(16);
-  return s;
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((b[2 * i]! << 8) | b[2 * i + 1]!);
+  return formatV6Groups(g);
 }
 
 export const hexMac = (b: Uint8Array) => hexOf(b, ":");
