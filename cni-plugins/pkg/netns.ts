@@ -23,7 +23,8 @@ export function requireNetns(path: string): void {
 const SYSCTL_KEY = /^[a-z0-9_.\-]+(\/[a-z0-9_.\-]+)+$/i;
 
 function checkKey(key: string): void {
-  if (!SYSCTL_KEY.test(key) || key.split("/").includes(".") || key.split("/").includes("..")) throw new CniError(ErrCode.Internal, `bad sysctl key ${key}`);
+  const parts = key.split("/");
+  if (!SYSCTL_KEY.test(key) || parts.includes(".") || parts.includes("..")) throw new CniError(ErrCode.Internal, `bad sysctl key ${key}`);
 }
 
 /** Writes a sysctl in the current netns, or in `netns` (through setns, else nsenter + sysctl(8)). */
