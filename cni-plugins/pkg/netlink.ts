@@ -125,10 +125,15 @@ export function bytesToAddr(b: Uint8Array): string {
 
 export const hexMac = (b: Uint8Array) => hexOf(b, ":");
 
+/**
+ * One receive buffer for every socket of the process: a call reads its answers to the end and
+ * copies out what it keeps before returning, and a bridge ADD opens half a dozen sockets.
+ */
+let rxBuffer: Uint8Array | undefined;
+
 /** A netlink socket (NETLINK_ROUTE unless asked otherwise) bound to the netns it was opened in. */
 export class Rtnl {
   private seq = 1;
-  private readonly rx = new Uint8Array(64 * 1024);
 
   private constructor(private readonly fd: number) {}
 
@@ -177,10 +182,11 @@ export class Rtnl {
     const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
     const acked = (flags & NLM_F_ACK) !== 0;
     const out: Uint8Array[] = [];
+    const rx = (rxBuffer ??= new Uint8Array(64 * 1024));
     for (;;) {
-      const n = libc()!.recv(this.fd, this.rx, this.rx.length, 0);
+      const n = libc()!.recv(this.fd, rx, rx.length, 0);
       if (n <= 0) throw new CniError(ErrCode.Kernel, `${what}: no netlink answer`);
-      const rv = new DataView(this.rx.buffer, 0, n);
+      const rv = new DataView(rx.buffer, 0, n);
       for (let off = 0; off + HDR <= n; ) {
         const mlen = rv.getUint32(off, true);
         if (mlen < HDR || off + mlen > n) throw new CniError(ErrCode.Kernel, `${what}: malformed netlink answer`);
@@ -195,7 +201,7 @@ export class Rtnl {
           if (mtype === NLMSG_DONE) return out;
           // A dump of a busy netns (a node with a hundred pods) is mostly what the caller will not
           // read: `keep` looks at the fixed headers before anything is copied.
-          if (!keep || keep(rv, off)) out.push(this.rx.slice(off, off + mlen));
+          if (!keep || keep(rv, off)) out.push(rx.slice(off, off + mlen));
           if (!dump && !acked) return out;
         }
         off += align4(mlen);
