@@ -7,7 +7,6 @@
 import { delegate, delegateAdd } from "../pkg/invoke.ts";
 import { CniError, ErrCode } from "../pkg/errors.ts";
 import { runAsync } from "../pkg/exec.ts";
-import { writeAll } from "../pkg/fd.ts";
 import { familyOf, type LinkInfo } from "../pkg/ip.ts";
 import { getSysctl, requireNetns, setSysctl, trySysctlIn } from "../pkg/netns.ts";
 import type { PluginContext } from "../pkg/skel.ts";
@@ -20,10 +19,8 @@ import { containerSteps, gatewaySteps, hostPortSteps, vlanSteps, type Gateway, t
 
 type Undo = () => unknown;
 
-// Written at once (write(2)): a compiled plugin ends with _exit, which would drop what a stream
-// still buffered.
 function log(msg: string): void {
-  writeAll(2, `bridge: ${msg}\n`);
+  process.stderr.write(`bridge: ${msg}\n`);
 }
 
 // Loops rather than map/filter/find/some in the ADD path: a compiled plugin compiles each array

@@ -4,7 +4,6 @@
 // rules are nftables rules per attachment (network, container, ifname), so two interfaces of
 // one container keep their own rules and DEL and GC find them without the container's IP.
 import { CniError, ErrCode } from "../pkg/errors.ts";
-import { writeAll } from "../pkg/fd.ts";
 import { delegate } from "../pkg/invoke.ts";
 import { batchAsync, type LinkInfo } from "../pkg/ip.ts";
 import { linkByIndex } from "../pkg/ipnl.ts";
@@ -29,7 +28,7 @@ async function removeVeth(conf: BridgeConf, netns: string, ifname: string): Prom
   const host = kindOf(cont) === "veth" ? await hostLinks(cont.link_index) : [];
   const peer = kindOf(cont) === "veth" ? host.find((l) => l.ifindex === cont.link_index && l.link_index === cont.ifindex && (l.master === conf.bridge || !l.master)) : undefined;
   if (!peer) {
-    writeAll(2, `bridge: leaving ${ifname} in ${netns}: it is not a veth of bridge ${conf.bridge}\n`);
+    process.stderr.write(`bridge: leaving ${ifname} in ${netns}: it is not a veth of bridge ${conf.bridge}\n`);
     return;
   }
   await runSteps("ip", [{ args: ["link", "del", "dev", peer.ifname], tolerate: MISSING }], { where: "in the plugin's netns" });

@@ -121,18 +121,6 @@ export function writeAll(fd: number, text: string): void {
   else fs().writeSync(fd, text);
 }
 
-/**
- * Ends the process with `code`. Under Bun through _exit(2): process.exit there first shuts the
- * runtime down (exit handlers, the VM, the allocator), which costs a plugin call about 1 ms of CPU
- * and 50-60 page faults here, for a process whose every output went out through writeAll, a
- * synchronous write(2), before this is called. Under Node, process.exit.
- */
-export function exitNow(code: number): never {
-  const c = libc();
-  if (c) c._exit(code);
-  process.exit(code);
-}
-
 /** Opens `path` read-only (close-on-exec) and returns the descriptor. */
 export function openRead(path: string): number {
   const c = libc();

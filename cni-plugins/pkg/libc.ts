@@ -27,8 +27,6 @@ export interface Libc {
   /** stat(2) into `buf` (struct stat, at least 144 bytes; glibc 2.33 and later export it). */
   stat(path: Uint8Array, buf: Uint8Array): number;
   isatty(fd: number): number;
-  /** _exit(2): ends the process now, without the runtime's exit handlers. */
-  _exit(code: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
   /** strerror(3) of an errno value. */
@@ -86,7 +84,6 @@ function load(): Libc | null {
       stat: { args: [ptr, ptr], returns: i32 },
       isatty: { args: [i32], returns: i32 },
       __errno_location: { args: [], returns: ptr },
-      _exit: { args: [i32], returns: i32 },
     }).symbols;
     const errnoAt = s.__errno_location!;
     const strerror = s.strerror!;

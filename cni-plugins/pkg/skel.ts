@@ -4,7 +4,7 @@
 import { parseCniArgs, type CniArgs } from "./args.ts";
 import { readEnv, validNetworkName, type CniEnv } from "./env.ts";
 import { asCniError, CniError, ErrCode } from "./errors.ts";
-import { exitNow, isTerminal, readAll, writeAll } from "./fd.ts";
+import { isTerminal, readAll, writeAll } from "./fd.ts";
 import { convertResult, formatJSON, parseResult } from "./result.ts";
 import type { NetConf, Result } from "./types.ts";
 import { CURRENT_VERSION, requireCommandAllowed, requireSupported, SUPPORTED_VERSIONS } from "./version.ts";
@@ -156,5 +156,5 @@ export async function pluginMain(plugin: Plugin): Promise<never> {
 function finish(out: Outcome): never {
   if (out.stdout) writeAll(1, out.stdout);
   if (out.stderr) writeAll(2, out.stderr);
-  exitNow(out.exitCode);
+  process.exit(out.exitCode);
 }
