@@ -23,7 +23,7 @@ const USAGE = `Usage: podnet bench [PART...] [--runs N] [--warmup N] [--out FILE
 Parts: ${PARTS.map((p) => p.name).join(", ")} (all when none is named).
 Every comparison interleaves podnet and the reference, --runs times each after --warmup rounds,
 and reports min / median / max and the ratio of medians. Defaults: 20 runs after 3 warm-up rounds,
-except pods (10 runs after 1: a round of 100 pods takes seconds), dataplane (20 after 2) and
+except pods (20 after 1: a round of 100 pods takes seconds), dataplane (20 after 2) and
 cluster (20 after 1).
 `;
 
