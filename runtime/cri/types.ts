@@ -67,7 +67,7 @@ export interface NamespaceOption {
   pid: NamespaceMode;
   ipc: NamespaceMode;
   targetId?: string;
-  /** podnet: the sandbox's network namespace (a bind mount made by `ip netns add`); CNI_NETNS for the kubelet. */
+  /** podnet: the sandbox's network namespace (a bind mount made by `ip netns add`); CNI_NETNS for the kubelet. "" with network NODE. */
   netnsPath: string;
 }
 

@@ -1,5 +1,7 @@
 // A sandbox in the kernel: a network namespace made by `ip netns add`, and a holder process (the
-// pause container's role) that owns the pod's UTS, IPC and mount namespaces.
+// pause container's role) that owns the pod's UTS, IPC and mount namespaces. A sandbox on the
+// node's network (CRI's NODE mode, a hostNetwork pod) has no netns of its own: its holder stays
+// in the daemon's netns, which is the node's.
 //
 // The holder is `sleep infinity`, about 1.7 MB RSS and a few hundred KB PSS: no Node.js process per
 // pod. It is started as

@@ -60,15 +60,23 @@ export function pidsInNetns(nsPath: string): number[] {
   } catch {
     return [];
   }
-  const out: number[] = [];
-  for (const pid of allPids()) {
-    try {
-      const st = statSync(`/proc/${pid}/ns/net`);
-      if (st.ino === target.ino && st.dev === target.dev) out.push(pid);
-    } catch {
-      /* gone, or a kernel thread */
-    }
+  return pidsInNamespace("net", `${target.dev}:${target.ino}`);
+}
+
+/** A namespace of a process as "dev:ino", the identity /proc/PID/ns/KIND links to. */
+export function namespaceOf(pid: number, kind: "net" | "uts"): string | undefined {
+  try {
+    const st = statSync(`/proc/${pid}/ns/${kind}`);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined; // gone
   }
+}
+
+/** Processes in the namespace of kind `kind` whose identity (namespaceOf) is `id`. */
+export function pidsInNamespace(kind: "net" | "uts", id: string): number[] {
+  const out: number[] = [];
+  for (const pid of allPids()) if (namespaceOf(pid, kind) === id) out.push(pid);
   return out;
 }
 

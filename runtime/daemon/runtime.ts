@@ -1,7 +1,7 @@
 // The runtime's shared core: the records in memory (mirrored on disk by state.ts), per-object
 // locks, id resolution, and the refresh that turns a monitor's files into a container's state.
 // The API methods live in sandboxes.ts, containers.ts, exec.ts and logs.ts.
-import { existsSync, readlinkSync, rmSync, symlinkSync, renameSync } from "node:fs";
+import { readlinkSync, rmSync, symlinkSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { RuntimeError, notFound } from "./errors.ts";
 import { netnsPathOf } from "./holder.ts";
@@ -81,8 +81,9 @@ export class Runtime {
     renameSync(tmp, link);
   }
 
+  /** The sandbox's own netns; "" for a sandbox on the node's network. */
   netnsPath(s: SandboxRecord): string {
-    return netnsPathOf(s.netnsName);
+    return s.netnsName ? netnsPathOf(s.netnsName) : "";
   }
 
   sandboxState(s: SandboxRecord): PodSandboxState {
@@ -161,9 +162,6 @@ export class Runtime {
     return c.phase === "running" && c.main && isRunning(c.main.pid, c.main.startTime) ? c.main.pid : 0;
   }
 
-  netnsExists(s: SandboxRecord): boolean {
-    return existsSync(this.netnsPath(s));
-  }
 }
 
 export function containerState(c: ContainerRecord): ContainerState {

@@ -6,7 +6,7 @@ import type { DNSConfig, Empty, ListPodSandboxResponse, PodSandbox, PodSandboxCo
 import { dropContainer, stopRunning } from "./containers.ts";
 import { invalid, RuntimeError } from "./errors.ts";
 import { createNetns, deleteNetns, hostsContent, netnsNameFor, netnsPathOf, resolvContent, rewriteInPlace, startHolder } from "./holder.ts";
-import { isRunning, killAndWait, pidsInNetns } from "./procs.ts";
+import { isRunning, killAndWait, namespaceOf, pidsInNamespace, pidsInNetns } from "./procs.ts";
 import type { Runtime } from "./runtime.ts";
 import { nowNs, type SandboxRecord } from "./state.ts";
 import {
@@ -27,6 +27,17 @@ import {
 interface NormalizedSandbox {
   config: PodSandboxConfig;
   hostname: string;
+  /** linux.securityContext.namespaceOptions.network is NODE: the pod is on the node's network. */
+  hostNetwork: boolean;
+}
+
+/** CRI's network namespace mode: POD (the default, a netns of the pod's own) or NODE (hostNetwork). */
+function networkMode(linux: Record<string, unknown> | undefined): "POD" | "NODE" {
+  const sc = checkObject("config.linux.securityContext", linux?.securityContext, false);
+  const ns = checkObject("config.linux.securityContext.namespaceOptions", sc?.namespaceOptions, false);
+  const mode = ns?.network ?? "POD";
+  if (mode !== "POD" && mode !== "NODE") throw invalid("config.linux.securityContext.namespaceOptions.network", `must be POD or NODE, got ${JSON.stringify(mode)}`);
+  return mode;
 }
 
 function checkDomain(field: string, value: unknown): string {
@@ -86,7 +97,7 @@ export function normalizeSandboxConfig(raw: unknown): NormalizedSandbox {
     annotations: checkStringMap("config.annotations", c.annotations),
   };
   if (c.linux !== undefined) config.linux = checkObject("config.linux", c.linux, false);
-  return { config, hostname };
+  return { config, hostname, hostNetwork: networkMode(config.linux) === "NODE" };
 }
 
 function podFiles(rt: Runtime, id: string): { hosts: string; resolv: string } {
@@ -95,7 +106,7 @@ function podFiles(rt: Runtime, id: string): { hosts: string; resolv: string } {
 }
 
 export async function runPodSandbox(rt: Runtime, req: Record<string, unknown>): Promise<RunPodSandboxResponse> {
-  const { config, hostname } = normalizeSandboxConfig(req.config);
+  const { config, hostname, hostNetwork } = normalizeSandboxConfig(req.config);
   const runtimeHandler = checkString("runtimeHandler", req.runtimeHandler);
   let id = newId();
   // The netns name is a 48-bit hash; on the rare clash with an existing one, draw another id.
@@ -107,13 +118,14 @@ export async function runPodSandbox(rt: Runtime, req: Record<string, unknown>): 
     config,
     runtimeHandler,
     createdAt: nowNs(),
-    netnsName: netnsNameFor(rt.netnsPrefix, id),
+    netnsName: hostNetwork ? "" : netnsNameFor(rt.netnsPrefix, id),
     hostname,
     logDirectory: config.logDirectory || join(rt.store.logsDir, id),
     ownLogDirectory: own,
     ips: [],
     hostAliases: [],
   };
+  if (hostNetwork) s.hostNetwork = true;
   return rt.locks.run(id, async () => {
     rt.store.saveSandbox(s);
     rt.sandboxes.set(id, s);
@@ -122,15 +134,17 @@ export async function runPodSandbox(rt: Runtime, req: Record<string, unknown>): 
       writeFileSync(files.hosts, hostsContent(hostname, [], []), { mode: 0o644 });
       writeFileSync(files.resolv, resolvContent(config.dnsConfig), { mode: 0o644 });
       mkdirSync(s.logDirectory, { recursive: true, mode: 0o755 });
-      await createNetns(rt.tools, s.netnsName);
-      s.holder = await startHolder(rt.tools, { netnsPath: rt.netnsPath(s), hostname, hostsPath: files.hosts, resolvPath: files.resolv });
+      if (s.netnsName) await createNetns(rt.tools, s.netnsName);
+      // On the node's network the holder stays in the daemon's own netns (the node's).
+      s.holder = await startHolder(rt.tools, { netnsPath: rt.netnsPath(s) || "/proc/self/ns/net", hostname, hostsPath: files.hosts, resolvPath: files.resolv });
+      if (hostNetwork) s.utsNamespace = namespaceOf(s.holder.pid, "uts");
       s.phase = "ready";
       rt.store.saveSandbox(s);
     } catch (err) {
       await teardownSandbox(rt, s).catch((e: Error) => rt.log(`cleanup of failed sandbox ${id.slice(0, 12)}: ${e.message}`));
       throw err;
     }
-    rt.log(`ran sandbox ${id.slice(0, 12)} ${config.metadata.namespace}/${config.metadata.name} netns ${s.netnsName} holder ${s.holder.pid}`);
+    rt.log(`ran sandbox ${id.slice(0, 12)} ${config.metadata.namespace}/${config.metadata.name} ${hostNetwork ? "on the node's network" : `netns ${s.netnsName}`} holder ${s.holder.pid}`);
     return { podSandboxId: id, netnsPath: rt.netnsPath(s) };
   });
 }
@@ -139,8 +153,11 @@ export async function runPodSandbox(rt: Runtime, req: Record<string, unknown>): 
 async function stopSandboxProcesses(rt: Runtime, s: SandboxRecord): Promise<void> {
   for (const c of rt.containersOf(s.id)) await rt.locks.run(c.id, () => stopRunning(rt, c, 0));
   const holder = s.holder && isRunning(s.holder.pid, s.holder.startTime) ? [s.holder.pid] : [];
-  // Whatever joined the pod's netns (a container's escaped children, exec sessions) goes too.
-  const left = [...holder, ...pidsInNetns(rt.netnsPath(s))];
+  // Whatever joined the pod's namespaces (a container's escaped children, exec sessions) goes too:
+  // those in its netns, or, on the node's network, in its holder's UTS namespace. Never the node's
+  // netns: the node's daemons live there.
+  const joined = s.hostNetwork ? (s.utsNamespace ? pidsInNamespace("uts", s.utsNamespace) : []) : pidsInNetns(rt.netnsPath(s));
+  const left = [...new Set([...holder, ...joined])];
   if (left.length && !(await killAndWait(left))) throw new RuntimeError("Internal", `processes of pod sandbox ${s.id} did not die: ${left.join(" ")}`);
 }
 
@@ -152,7 +169,7 @@ export async function teardownSandbox(rt: Runtime, s: SandboxRecord): Promise<vo
     logDirs.add(dirname(c.logPath));
     dropContainer(rt, c);
   }
-  await deleteNetns(rt.tools, s.netnsName);
+  if (s.netnsName) await deleteNetns(rt.tools, s.netnsName);
   if (s.ownLogDirectory) rmSync(s.logDirectory, { recursive: true, force: true });
   else removeEmptyDirs(s.logDirectory, logDirs);
   rt.store.deleteSandbox(s.id);
@@ -210,8 +227,8 @@ export function podSandboxStatus(rt: Runtime, req: Record<string, unknown>): Pod
       state,
       createdAt: s.createdAt,
       network: { ip: s.ips[0] ?? "", additionalIps: s.ips.slice(1).map((ip) => ({ ip })) },
-      // The pod has its own network and IPC namespaces; PIDs are the node's (no PID namespace).
-      linux: { namespaces: { options: { network: "POD", pid: "NODE", ipc: "POD", netnsPath: rt.netnsPath(s) } } },
+      // Its own network namespace (or the node's: hostNetwork) and IPC namespace; PIDs are the node's.
+      linux: { namespaces: { options: { network: s.hostNetwork ? "NODE" : "POD", pid: "NODE", ipc: "POD", netnsPath: rt.netnsPath(s) } } },
       labels: s.config.labels ?? {},
       annotations: s.config.annotations ?? {},
       runtimeHandler: s.runtimeHandler,

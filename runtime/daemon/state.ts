@@ -25,7 +25,12 @@ export interface SandboxRecord {
   config: PodSandboxConfig;
   runtimeHandler: string;
   createdAt: string;
+  /** The pod's own netns under /run/netns; "" for a sandbox on the node's network. */
   netnsName: string;
+  /** namespaceOptions.network NODE (a hostNetwork pod): the node's netns, no CNI, no netns of its own. */
+  hostNetwork?: boolean;
+  /** Of a hostNetwork sandbox, the holder's UTS namespace (procs.ts namespaceOf): what runs in it is the pod's. */
+  utsNamespace?: string;
   hostname: string;
   logDirectory: string;
   /** True when logDirectory is the runtime's own (removed with the sandbox). */
