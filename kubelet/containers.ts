@@ -9,7 +9,11 @@ import { CONTAINER_NAME_LABEL, MANAGED_BY, MANAGED_BY_LABEL, POD_NAME_LABEL, POD
 
 /** The pod's hostname as the kubelet sets it: spec.hostname, else the name cut to 63 characters. */
 export function podHostname(pod: Pod): string {
-  const h = pod.spec.hostname || pod.metadata.name || "";
+  return cutHostname(pod.spec.hostname || pod.metadata.name || "");
+}
+
+/** At most 63 characters, without a trailing '-' or '.', as the kubelet cuts a pod's hostname. */
+function cutHostname(h: string): string {
   return h.slice(0, 63).replace(/[-.]+$/, "");
 }
 
@@ -22,7 +26,13 @@ export function podLabels(pod: Pod): Record<string, string> {
   };
 }
 
-export function sandboxConfig(pod: Pod, attempt: number, dns: DNSConfig): PodSandboxConfig {
+/**
+ * The sandbox the runtime makes for a pod. A hostNetwork pod asks for the node's network namespace
+ * (CRI's NODE mode): no CNI, no port mappings, and the node's name as its hostname, as a pod
+ * sharing a node's network sees the node's.
+ */
+export function sandboxConfig(pod: Pod, attempt: number, dns: DNSConfig, nodeName: string): PodSandboxConfig {
+  const hostNetwork = pod.spec.hostNetwork === true;
   const portMappings: PortMapping[] = [];
   for (const c of pod.spec.containers) {
     for (const p of c.ports ?? []) {
@@ -32,14 +42,16 @@ export function sandboxConfig(pod: Pod, attempt: number, dns: DNSConfig): PodSan
       portMappings.push(m);
     }
   }
-  return {
+  const config: PodSandboxConfig = {
     metadata: { name: pod.metadata.name ?? "", namespace: pod.metadata.namespace ?? "default", uid: pod.metadata.uid ?? "", attempt },
-    hostname: podHostname(pod),
+    hostname: hostNetwork ? cutHostname(nodeName) : podHostname(pod),
     dnsConfig: dns,
-    portMappings,
+    portMappings: hostNetwork ? [] : portMappings,
     labels: { ...(pod.metadata.labels ?? {}), ...podLabels(pod) },
     annotations: { ...(pod.metadata.annotations ?? {}) },
   };
+  if (hostNetwork) config.linux = { securityContext: { namespaceOptions: { network: "NODE" } } };
+  return config;
 }
 
 export class ContainerConfigError extends Error {}

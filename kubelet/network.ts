@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Pod } from "../apiserver/types.ts";
 import { CniNetwork, type GcReport } from "../runtime/cni/index.ts";
+import type { RuntimeClient } from "../runtime/cri/client.ts";
 import type { KubeletConfig } from "./flags.ts";
 
 export const POD_NETWORK_FILE = "10-podnet.conflist";
@@ -122,5 +123,19 @@ export class PodNetwork {
     const pods = await this.pods.gc(validSandboxIds.map((id) => ({ containerID: id, ifname: "eth0" })));
     const loopback = await this.loopback.gc(validSandboxIds.map((id) => ({ containerID: id, ifname: "lo" })));
     return { pods, loopback };
+  }
+}
+
+/**
+ * A sandbox's network as the runtime reports it: its netns, or the node's network (a hostNetwork
+ * pod's sandbox, which has no CNI attachment to delete). A sandbox already gone reads as a netns
+ * that is gone: DEL works without it.
+ */
+export async function sandboxNetwork(runtime: RuntimeClient, sandboxId: string): Promise<{ netnsPath: string; hostNetwork: boolean }> {
+  try {
+    const o = (await runtime.podSandboxStatus({ podSandboxId: sandboxId })).status.linux?.namespaces?.options;
+    return { netnsPath: o?.netnsPath ?? "", hostNetwork: o?.network === "NODE" };
+  } catch {
+    return { netnsPath: "", hostNetwork: false };
   }
 }

@@ -10,7 +10,7 @@ import type { RuntimeClient } from "../runtime/cri/client.ts";
 import { MANAGED_BY, MANAGED_BY_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL } from "./labels.ts";
 import type { Limiter } from "./limiter.ts";
 import { errMsg, type Logger } from "./log.ts";
-import type { PodNetwork } from "./network.ts";
+import { sandboxNetwork, type PodNetwork } from "./network.ts";
 
 export interface ReconcileReport {
   adopted: number;
@@ -20,13 +20,8 @@ export interface ReconcileReport {
 }
 
 export async function tearDownSandbox(runtime: RuntimeClient, network: PodNetwork, sandboxId: string): Promise<void> {
-  let netns = "";
-  try {
-    netns = (await runtime.podSandboxStatus({ podSandboxId: sandboxId })).status.linux?.namespaces?.options?.netnsPath ?? "";
-  } catch {
-    /* gone: DEL works without the netns */
-  }
-  await network.tearDown(sandboxId, netns);
+  const { netnsPath, hostNetwork } = await sandboxNetwork(runtime, sandboxId);
+  if (!hostNetwork) await network.tearDown(sandboxId, netnsPath);
   await runtime.stopPodSandbox({ podSandboxId: sandboxId });
   await runtime.removePodSandbox({ podSandboxId: sandboxId });
 }

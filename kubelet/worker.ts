@@ -18,7 +18,7 @@ import type { KubeletConfig } from "./flags.ts";
 import { POD_UID_LABEL } from "./labels.ts";
 import type { Limiter } from "./limiter.ts";
 import { errMsg, type Logger } from "./log.ts";
-import type { PodNetwork } from "./network.ts";
+import { sandboxNetwork, type PodNetwork } from "./network.ts";
 import type { ProbeManager } from "./probes.ts";
 import { computeStatus, nowTime, nsToTime, type ContainerView, type Waiting } from "./status.ts";
 
@@ -204,6 +204,7 @@ export class PodWorker {
   private async networkOf(sandboxId: string): Promise<string[] | undefined> {
     const known = this.networks.get(sandboxId);
     if (known) return known;
+    if (this.pod.spec.hostNetwork) return this.onNodeNetwork(sandboxId);
     // Adopted after a restart: the ADD completed if its result is cached, and the runtime has the IPs.
     if (!(await this.ctx.network().isSetUp(sandboxId))) return undefined;
     const st = await this.ctx.runtime.podSandboxStatus({ podSandboxId: sandboxId });
@@ -289,7 +290,13 @@ export class PodWorker {
     const net = this.ctx.network();
     const rt = this.ctx.runtime;
     await this.ctx.limiter.run(async () => {
-      const { podSandboxId, netnsPath } = await rt.runPodSandbox({ config: sandboxConfig(pod, attempt, this.ctx.dns(pod)) });
+      const { podSandboxId, netnsPath } = await rt.runPodSandbox({ config: sandboxConfig(pod, attempt, this.ctx.dns(pod), this.ctx.cfg.node) });
+      if (pod.spec.hostNetwork) {
+        const ips = this.onNodeNetwork(podSandboxId);
+        await rt.setPodSandboxNetwork({ podSandboxId, ips });
+        this.ctx.log.info(`pod ${this.key}: sandbox ${podSandboxId.slice(0, 12)} ready on the node's network, IP ${ips.join(", ") || "unknown"}`);
+        return;
+      }
       let ips: string[];
       try {
         ips = await net.setUp(pod, podSandboxId, netnsPath);
@@ -434,20 +441,20 @@ export class PodWorker {
     await this.ctx.runtime.stopContainer({ containerId, timeout: graceSec > 0 ? Math.max(1, left) : 0 });
   }
 
-  /** CNI DEL of a sandbox's networks, once. */
-  private async releaseNetwork(sandboxId: string): Promise<void> {
-    if (this.tornDown.has(sandboxId)) return;
-    await this.ctx.network().tearDown(sandboxId, await this.netnsPathOf(sandboxId), this.pod);
-    this.tornDown.add(sandboxId);
-    this.networks.delete(sandboxId);
+  /** A hostNetwork pod's sandbox: no CNI; the pod's IPs are the node's, as Kubernetes reports them. */
+  private onNodeNetwork(sandboxId: string): string[] {
+    const ips = this.ctx.hostIPs();
+    this.networks.set(sandboxId, ips);
+    return ips;
   }
 
-  private async netnsPathOf(sandboxId: string): Promise<string> {
-    try {
-      return (await this.ctx.runtime.podSandboxStatus({ podSandboxId: sandboxId })).status.linux?.namespaces?.options?.netnsPath ?? "";
-    } catch {
-      return "";
-    }
+  /** CNI DEL of a sandbox's networks, once (none for a sandbox on the node's network). */
+  private async releaseNetwork(sandboxId: string): Promise<void> {
+    if (this.tornDown.has(sandboxId)) return;
+    const { netnsPath, hostNetwork } = await sandboxNetwork(this.ctx.runtime, sandboxId);
+    if (!hostNetwork) await this.ctx.network().tearDown(sandboxId, netnsPath, this.pod);
+    this.tornDown.add(sandboxId);
+    this.networks.delete(sandboxId);
   }
 
   /** Containers are already stopped (or are killed now): network DEL, then the sandbox goes. */
