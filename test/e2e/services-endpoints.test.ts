@@ -270,3 +270,28 @@ test("a UDP client keeps its flow when the server pod is replaced: stale conntra
   t.deepEqual(JSON.parse(p.stdout), [first!.metadata.name, second!.metadata.name], `pod client: ${p.stderr}`);
   t.deepEqual(JSON.parse(String(e.stdout)), [first!.metadata.name, second!.metadata.name], `external client: ${String(e.stderr)}`);
 });
+
+test("a Service backed by a hostNetwork pod: its endpoint is the node's IP, reached through the ClusterIP from another node", async (t) => {
+  const c = cluster();
+  const ns = await testNamespace(t, c, "hostnet");
+  const [clientNode, serverNode] = c.layout.nodes;
+  // Ports of its own: on the node's network, netexec shares the ports of the node itself.
+  const server: Container = {
+    ...netexecContainer(),
+    command: ["podnet", "agnhost", "netexec", "--http-port", "18080", "--udp-port", "18081"],
+    ports: [
+      { name: "http", containerPort: 18080 },
+      { name: "udp", containerPort: 18081, protocol: "UDP" },
+    ],
+    readinessProbe: { httpGet: { path: "/healthz", port: 18080 }, periodSeconds: 1 },
+  };
+  await createPod(c, ns, podManifest("on-node", { hostNetwork: true, nodeName: serverNode!.name, containers: [server] }, { app: "on-node" }));
+  await createPod(c, ns, podManifest("client", { nodeName: clientNode!.name, containers: [netexecContainer()] }, { role: "client" }));
+  const svc = await createService(c, ns, { metadata: { name: "on-node" }, spec: { selector: { app: "on-node" }, ports: [{ name: "http", port: 80, targetPort: "http" }] } });
+  const [pod] = await readyPods(c, ns, "app=on-node", 1);
+  t.is(pod!.status?.podIP, serverNode!.underlayIP, "a hostNetwork pod's IP is its node's");
+  t.deepEqual(await readyEndpoints(c, ns, "on-node", 1), [serverNode!.underlayIP]);
+  await readyPods(c, ns, "role=client", 1);
+  // netexec answers /hostname with the node's name: the pod shares the node's network and name.
+  await expectAnswers("the hostNetwork pod through its ClusterIP", () => podDial(c, ns, "client", { protocol: "http", host: svc.spec.clusterIP!, port: 80, tries: 3 }), [serverNode!.name]);
+});
