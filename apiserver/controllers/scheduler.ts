@@ -1,6 +1,6 @@
 // The scheduler: binds each pending pod (no spec.nodeName) to a node. Filters as Kubernetes'
 // default plugins do for what podnet models (Ready, unschedulable, nodeSelector, NoSchedule and
-// NoExecute taints); scores by fewest pods. A pod that fits nowhere stays Pending with
+// NoExecute taints, host ports already taken on the node); scores by fewest pods. A pod that fits nowhere stays Pending with
 // PodScheduled=False, reason Unschedulable, and is retried when nodes change.
 import type { Registry } from "../registry.ts";
 import type { Storage, StorageEvent } from "../storage.ts";
@@ -25,6 +25,26 @@ function tolerates(tols: unknown[] | undefined, taint: { key: string; value?: st
     } else if (t.key === taint.key && (t.value ?? "") === (taint.value ?? "")) return true;
   }
   return false;
+}
+
+interface HostPort {
+  protocol: string;
+  ip: string;
+  port: number;
+}
+
+/** The host ports a pod takes on its node (a hostNetwork pod's default to its container ports). */
+function hostPortsOf(pod: Pod): HostPort[] {
+  const out: HostPort[] = [];
+  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+    for (const p of c.ports ?? []) if (p.hostPort) out.push({ protocol: p.protocol ?? "TCP", ip: p.hostIP || "0.0.0.0", port: p.hostPort });
+  }
+  return out;
+}
+
+/** As Kubernetes' NodePorts filter: same protocol and port, on the same address or on every address. */
+function conflicts(a: HostPort, b: HostPort): boolean {
+  return a.protocol === b.protocol && a.port === b.port && (a.ip === b.ip || a.ip === "0.0.0.0" || b.ip === "0.0.0.0");
 }
 
 const RETRY_MS = 10_000;
@@ -74,7 +94,8 @@ export class Scheduler {
       if (ev.type === "ADDED" || nodeReady(now) !== nodeReady(before ?? now) || JSON.stringify(now.spec) !== JSON.stringify(before?.spec) || JSON.stringify(now.metadata.labels) !== JSON.stringify(before?.metadata.labels))
         this.requeueAll();
     } else if (ev.resource === "pods" && ev.type === "DELETED") {
-      // Room freed on a node: nothing to do for least-loaded scoring; filters do not count pods.
+      // Host ports freed on a node: a pod waiting for them may fit now.
+      if (hostPortsOf(ev.object.obj as Pod).length) this.requeueAll();
     }
   }
 
@@ -87,6 +108,14 @@ export class Scheduler {
     const reasons = new Map<string, number>();
     const why = (r: string) => reasons.set(r, (reasons.get(r) ?? 0) + 1);
     const fits: Node[] = [];
+    const wanted = hostPortsOf(pod);
+    const taken = new Map<string, HostPort[]>();
+    if (wanted.length) {
+      for (const s of this.registry.list<Pod>("pods")) {
+        const n = s.obj.spec?.nodeName;
+        if (n && !isTerminal(s.obj)) taken.set(n, [...(taken.get(n) ?? []), ...hostPortsOf(s.obj)]);
+      }
+    }
     for (const node of nodes) {
       if (nodeReady(node) !== "True") {
         why("node(s) were not ready");
@@ -104,6 +133,11 @@ export class Scheduler {
       const taint = (node.spec?.taints ?? []).find((t) => (t.effect === "NoSchedule" || t.effect === "NoExecute") && !tolerates(pod.spec.tolerations, t));
       if (taint) {
         why(`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ""}}`);
+        continue;
+      }
+      const used = taken.get(node.metadata.name!) ?? [];
+      if (wanted.some((w) => used.some((u) => conflicts(w, u)))) {
+        why("node(s) didn't have free ports for the requested pod ports");
         continue;
       }
       fits.push(node);

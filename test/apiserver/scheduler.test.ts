@@ -1,5 +1,6 @@
-// The scheduler: spreads pods over Ready nodes, honours nodeName and nodeSelector, leaves pods
-// that fit nowhere Pending with PodScheduled=False/Unschedulable, and retries when nodes change.
+// The scheduler: spreads pods over Ready nodes, honours nodeName and nodeSelector, keeps pods whose
+// host ports are taken off a node, leaves pods that fit nowhere Pending with
+// PodScheduled=False/Unschedulable, and retries when nodes change or host ports are freed.
 import test from "ava";
 import { resourcePath } from "../../apiserver/client.ts";
 import type { Node, Pod } from "../../apiserver/types.ts";
@@ -72,6 +73,38 @@ test("a pod that fits nowhere stays Pending as Unschedulable, and is scheduled w
   });
   t.is(bound.spec.nodeName, "n2");
   t.is(bound.status?.conditions?.find((c) => c.type === "PodScheduled")?.status, "True");
+});
+
+test("host ports: a pod goes only where its hostPorts (a hostNetwork pod's container ports) are free", async (t) => {
+  const { client } = await startTestServer(t);
+  await createReadyNode(client, "n1");
+  await createReadyNode(client, "n2");
+  const pods = resourcePath("pods", "default");
+  const web = (port: number, protocol = "TCP", hostIP?: string) => ({ containers: [{ name: "app", image: "podnet/agnhost", ports: [{ containerPort: port, hostPort: port, protocol, ...(hostIP ? { hostIP } : {}) }] }] });
+  const nodeOf = (name: string) =>
+    eventually(`${name} bound`, async () => {
+      const p = await client.get<Pod>(resourcePath("pods", "default", name));
+      return p.spec.nodeName;
+    });
+  await client.create(pods, { metadata: { name: "a" }, spec: web(8080) });
+  // A hostNetwork pod takes its container ports on the node (the API server defaults hostPort).
+  await client.create(pods, { metadata: { name: "b" }, spec: { hostNetwork: true, containers: [{ name: "app", image: "podnet/agnhost", ports: [{ containerPort: 8080 }] }] } });
+  const [na, nb] = [await nodeOf("a"), await nodeOf("b")];
+  t.not(na, nb, "the same TCP host port twice: two nodes");
+  // Other protocols and other ports fit beside them; a third 8080/TCP fits nowhere.
+  await client.create(pods, { metadata: { name: "udp" }, spec: web(8080, "UDP") });
+  await client.create(pods, { metadata: { name: "other" }, spec: web(8081) });
+  t.truthy(await nodeOf("udp"));
+  t.truthy(await nodeOf("other"));
+  await client.create(pods, { metadata: { name: "c" }, spec: web(8080, "TCP", "10.0.0.1") });
+  const pending = await eventually("c Unschedulable", async () => {
+    const p = await client.get<Pod>(resourcePath("pods", "default", "c"));
+    return p.status?.conditions?.find((x) => x.type === "PodScheduled" && x.status === "False");
+  });
+  t.is(pending.message, "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports.", "a wildcard host port takes every address");
+  // Deleting one of them frees its node's port.
+  await client.delete(resourcePath("pods", "default", "a"), { gracePeriodSeconds: 0 });
+  t.is(await nodeOf("c"), na);
 });
 
 test("the pods/binding subresource binds like the scheduler and refuses a second binding", async (t) => {
