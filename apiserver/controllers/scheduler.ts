@@ -1,7 +1,8 @@
 // The scheduler: binds each pending pod (no spec.nodeName) to a node. Filters as Kubernetes'
 // default plugins do for what podnet models (Ready, unschedulable, nodeSelector, NoSchedule and
-// NoExecute taints, host ports already taken on the node); scores by fewest pods. A pod that fits nowhere stays Pending with
-// PodScheduled=False, reason Unschedulable, and is retried when nodes change.
+// NoExecute taints, host ports already taken on the node); scores by fewest pods. A pod that
+// fits nowhere stays Pending with PodScheduled=False, reason Unschedulable, and is retried when
+// nodes change or a pod with host ports goes.
 import type { Registry } from "../registry.ts";
 import type { Storage, StorageEvent } from "../storage.ts";
 import type { Node, Pod, PodCondition } from "../types.ts";
