@@ -56,6 +56,10 @@ test("a sandbox on the node's network: no netns of its own, the node's netns, it
   rn.remember(holder);
   t.is(netnsIno(holder), nodeIno, "the holder is in the node's netns");
   t.not(statSync(`/proc/${holder}/ns/uts`).ino, statSync("/proc/self/ns/uts").ino, "but in a UTS namespace of its own");
+  const inspected = await rn.crictl("inspectp", "-o", "json", podSandboxId);
+  t.is(inspected.code, 0, inspected.stderr);
+  t.is(JSON.parse(inspected.stdout).status.linux.namespaces.options.network, "NODE", "crictl inspectp shows the mode");
+  t.regex((await rn.crictl("pods")).stdout, /hostnet-0/);
 
   // A server in the pod, reached in the node's netns; and a child that leaves the container's session.
   const escaped = uniqueSeconds();
