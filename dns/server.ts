@@ -1,13 +1,15 @@
 // The DNS server: UDP and TCP (RFC 7766 framing, several queries per connection) on one port,
 // EDNS0 (the OPT record echoed, the client's UDP size honoured, BADVERS for unknown versions),
-// truncation with the TC bit when a UDP answer does not fit, so the client retries over TCP,
-// and a clean answer (FORMERR, NOTIMP, REFUSED, SERVFAIL) or silence for every malformed or
-// unwanted message: nothing a client sends can crash it. Names of the cluster zone are answered
-// by the Resolver; other names go to the Forwarder, or are REFUSED when there is none.
+// names compressed (compress.ts), truncation with the TC bit when a UDP answer does not fit, so
+// the client retries over TCP, and a clean answer (FORMERR, NOTIMP, REFUSED, SERVFAIL) or
+// silence for every malformed or unwanted message: nothing a client sends can crash it. Names
+// of the cluster zone are answered by the Resolver; other names go to the Forwarder, or are
+// REFUSED when there is none.
 import dgram from "node:dgram";
 import net from "node:net";
 import dnsPacket from "dns-packet";
 import type { Answer, DecodedPacket, OptAnswer, Packet, Question } from "dns-packet";
+import { compressNames } from "./compress.ts";
 import type { Forwarder } from "./forward.ts";
 import { ipFamily } from "./names.ts";
 import { Resolver, type Rcode } from "./resolver.ts";
@@ -208,6 +210,17 @@ export class DnsServer {
    * Encodes an answer for its transport. UDP answers larger than the client takes lose their
    * additional records first, then everything but the question, with TC set (RFC 2181 9).
    */
+  /** The message with its names compressed (compress.ts); as encoded, should that refuse it. */
+  private compressed(msg: Buffer): Buffer {
+    try {
+      const c = compressNames(msg);
+      return Buffer.from(c.buffer, c.byteOffset, c.length);
+    } catch (e) {
+      this.opts.log(`dns: answering with uncompressed names: ${e instanceof Error ? e.message : String(e)}`);
+      return msg;
+    }
+  }
+
   private encode(p: Packet & { rcodeHigh?: number }, transport: "udp" | "tcp", edns: Edns | undefined): Buffer {
     const { rcodeHigh = 0, ...packet } = p;
     const opt: OptAnswer[] = edns
@@ -215,13 +228,15 @@ export class DnsServer {
       : [];
     const limit = transport === "udp" ? limitFor(edns) : 0xffff;
     const build = (answers: Answer[], authorities: Answer[], additionals: Answer[], tc: boolean) =>
-      dnsPacket.encode({
-        ...packet,
-        flags: (packet.flags ?? 0) | (tc ? dnsPacket.TRUNCATED_RESPONSE : 0),
-        answers,
-        authorities,
-        additionals: [...additionals, ...opt],
-      });
+      this.compressed(
+        dnsPacket.encode({
+          ...packet,
+          flags: (packet.flags ?? 0) | (tc ? dnsPacket.TRUNCATED_RESPONSE : 0),
+          answers,
+          authorities,
+          additionals: [...additionals, ...opt],
+        }),
+      );
     let out = build(packet.answers ?? [], packet.authorities ?? [], packet.additionals ?? [], false);
     if (out.length <= limit) return out;
     out = build(packet.answers ?? [], packet.authorities ?? [], [], false);
