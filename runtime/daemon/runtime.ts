@@ -81,9 +81,14 @@ export class Runtime {
     renameSync(tmp, link);
   }
 
+  /** Whether the sandbox is on the node's network (no netns of its own). */
+  onNodeNetwork(s: SandboxRecord): boolean {
+    return s.netnsName === "";
+  }
+
   /** The sandbox's own netns; "" for a sandbox on the node's network. */
   netnsPath(s: SandboxRecord): string {
-    return s.netnsName ? netnsPathOf(s.netnsName) : "";
+    return this.onNodeNetwork(s) ? "" : netnsPathOf(s.netnsName);
   }
 
   sandboxState(s: SandboxRecord): PodSandboxState {

@@ -125,7 +125,6 @@ export async function runPodSandbox(rt: Runtime, req: Record<string, unknown>): 
     ips: [],
     hostAliases: [],
   };
-  if (hostNetwork) s.hostNetwork = true;
   return rt.locks.run(id, async () => {
     rt.store.saveSandbox(s);
     rt.sandboxes.set(id, s);
@@ -134,7 +133,7 @@ export async function runPodSandbox(rt: Runtime, req: Record<string, unknown>): 
       writeFileSync(files.hosts, hostsContent(hostname, [], []), { mode: 0o644 });
       writeFileSync(files.resolv, resolvContent(config.dnsConfig), { mode: 0o644 });
       mkdirSync(s.logDirectory, { recursive: true, mode: 0o755 });
-      if (s.netnsName) await createNetns(rt.tools, s.netnsName);
+      if (!hostNetwork) await createNetns(rt.tools, s.netnsName);
       // On the node's network the holder stays in the daemon's own netns (the node's).
       s.holder = await startHolder(rt.tools, { netnsPath: rt.netnsPath(s) || "/proc/self/ns/net", hostname, hostsPath: files.hosts, resolvPath: files.resolv });
       if (hostNetwork) s.utsNamespace = namespaceOf(s.holder.pid, "uts");
@@ -156,7 +155,7 @@ async function stopSandboxProcesses(rt: Runtime, s: SandboxRecord): Promise<void
   // Whatever joined the pod's namespaces (a container's escaped children, exec sessions) goes too:
   // those in its netns, or, on the node's network, in its holder's UTS namespace. Never the node's
   // netns: the node's daemons live there.
-  const joined = s.hostNetwork ? (s.utsNamespace ? pidsInNamespace("uts", s.utsNamespace) : []) : pidsInNetns(rt.netnsPath(s));
+  const joined = rt.onNodeNetwork(s) ? (s.utsNamespace ? pidsInNamespace("uts", s.utsNamespace) : []) : pidsInNetns(rt.netnsPath(s));
   const left = [...new Set([...holder, ...joined])];
   if (left.length && !(await killAndWait(left))) throw new RuntimeError("Internal", `processes of pod sandbox ${s.id} did not die: ${left.join(" ")}`);
 }
@@ -169,7 +168,7 @@ export async function teardownSandbox(rt: Runtime, s: SandboxRecord): Promise<vo
     logDirs.add(dirname(c.logPath));
     dropContainer(rt, c);
   }
-  if (s.netnsName) await deleteNetns(rt.tools, s.netnsName);
+  if (!rt.onNodeNetwork(s)) await deleteNetns(rt.tools, s.netnsName);
   if (s.ownLogDirectory) rmSync(s.logDirectory, { recursive: true, force: true });
   else removeEmptyDirs(s.logDirectory, logDirs);
   rt.store.deleteSandbox(s.id);
@@ -228,7 +227,7 @@ export function podSandboxStatus(rt: Runtime, req: Record<string, unknown>): Pod
       createdAt: s.createdAt,
       network: { ip: s.ips[0] ?? "", additionalIps: s.ips.slice(1).map((ip) => ({ ip })) },
       // Its own network namespace (or the node's: hostNetwork) and IPC namespace; PIDs are the node's.
-      linux: { namespaces: { options: { network: s.hostNetwork ? "NODE" : "POD", pid: "NODE", ipc: "POD", netnsPath: rt.netnsPath(s) } } },
+      linux: { namespaces: { options: { network: rt.onNodeNetwork(s) ? "NODE" : "POD", pid: "NODE", ipc: "POD", netnsPath: rt.netnsPath(s) } } },
       labels: s.config.labels ?? {},
       annotations: s.config.annotations ?? {},
       runtimeHandler: s.runtimeHandler,

@@ -25,10 +25,11 @@ export interface SandboxRecord {
   config: PodSandboxConfig;
   runtimeHandler: string;
   createdAt: string;
-  /** The pod's own netns under /run/netns; "" for a sandbox on the node's network. */
+  /**
+   * The pod's own netns under /run/netns; "" for a sandbox on the node's network (CRI's
+   * namespaceOptions.network NODE, a hostNetwork pod), which has none.
+   */
   netnsName: string;
-  /** namespaceOptions.network NODE (a hostNetwork pod): the node's netns, no CNI, no netns of its own. */
-  hostNetwork?: boolean;
   /** Of a hostNetwork sandbox, the holder's UTS namespace (procs.ts namespaceOf): what runs in it is the pod's. */
   utsNamespace?: string;
   hostname: string;
