@@ -206,10 +206,6 @@ export class DnsServer {
     };
   }
 
-  /**
-   * Encodes an answer for its transport. UDP answers larger than the client takes lose their
-   * additional records first, then everything but the question, with TC set (RFC 2181 9).
-   */
   /** The message with its names compressed (compress.ts); as encoded, should that refuse it. */
   private compressed(msg: Buffer): Buffer {
     try {
@@ -221,6 +217,10 @@ export class DnsServer {
     }
   }
 
+  /**
+   * Encodes an answer for its transport. UDP answers larger than the client takes lose their
+   * additional records first, then everything but the question, with TC set (RFC 2181 9).
+   */
   private encode(p: Packet & { rcodeHigh?: number }, transport: "udp" | "tcp", edns: Edns | undefined): Buffer {
     const { rcodeHigh = 0, ...packet } = p;
     const opt: OptAnswer[] = edns
