@@ -114,7 +114,10 @@ export class Scheduler {
     if (wanted.length) {
       for (const s of this.registry.list<Pod>("pods")) {
         const n = s.obj.spec?.nodeName;
-        if (n && !isTerminal(s.obj)) taken.set(n, [...(taken.get(n) ?? []), ...hostPortsOf(s.obj)]);
+        if (!n || isTerminal(s.obj)) continue;
+        const list = taken.get(n) ?? [];
+        list.push(...hostPortsOf(s.obj));
+        taken.set(n, list);
       }
     }
     for (const node of nodes) {
