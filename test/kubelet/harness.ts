@@ -255,11 +255,16 @@ export class KubeletNode {
     }
   }
 
+  /** The IPs host-local has reserved on this node (its store's files, but for the lock and the cursor). */
+  ipReservations(): string[] {
+    return existsSync(this.ipamDir) ? readdirSync(this.ipamDir).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip")) : [];
+  }
+
   async leftovers(): Promise<Leftovers> {
     const netns = readdirSync("/run/netns").filter((n) => n.startsWith(this.prefix));
     const links = JSON.parse(String((await inNetns(this.node, "ip", ["-j", "link", "show", "type", "veth"])).stdout) || "[]") as { ifname: string }[];
     const veths = links.map((l) => l.ifname).filter((n) => n !== "eth0");
-    const ipReservations = existsSync(this.ipamDir) ? readdirSync(this.ipamDir).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip")) : [];
+    const ipReservations = this.ipReservations();
     const cacheDir = join(this.stateDir, "cni", "cache", "results");
     const cniCache = existsSync(cacheDir) ? readdirSync(cacheDir) : [];
     const ruleset = String((await inNetns(this.node, "/usr/sbin/nft", ["list", "ruleset"])).stdout);

@@ -4,7 +4,7 @@
 // answered there; a restarted kubelet adopts it; removing it leaves the node and its other pods
 // as they were.
 import test from "ava";
-import { readdirSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { inNetns } from "../helpers/netns.ts";
 import { eventually, httpClient, httpServer, startNode } from "./harness.ts";
 
@@ -27,7 +27,7 @@ test("a hostNetwork pod runs on the node's network: the node's IP and name, reac
   // Its process is in the node's netns; only the other pod has a veth and an IP reservation.
   const pid = (await n.runtime.containerStatus({ containerId: await n.containerId("hn", "c"), verbose: true })).info!.pid;
   t.is(statSync(`/proc/${pid}/ns/net`).ino, statSync(n.node.path).ino);
-  t.deepEqual(readdirSync(n.ipamDir).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip")), [clientIP], "one IP reserved: the other pod's");
+  t.deepEqual(n.ipReservations(), [clientIP], "one IP reserved: the other pod's");
   t.is((await n.exec("hn", "c", ["hostname"])).stdout.trim(), n.name, "the node's name as hostname");
 
   const fromOutside = await eventually("the pod to answer at the node's address from outside", async () => {
@@ -55,7 +55,7 @@ test("a hostNetwork pod runs on the node's network: the node's IP and name, reac
   n.removeManifest("hn");
   await eventually("the hostNetwork pod to go", async () => !(await n.pod("hn")));
   t.is(await n.healthz(), 200, "the kubelet is still there");
-  t.deepEqual(readdirSync(n.ipamDir).filter((f) => f !== "lock" && !f.startsWith("last_reserved_ip")), [clientIP], "the other pod keeps its IP");
+  t.deepEqual(n.ipReservations(), [clientIP], "the other pod keeps its IP");
   const again = await n.exec("client", "c", ["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
   t.true(again.stdout.includes(`${clientIP}/`), "and its network");
   n.removeManifest("client");
