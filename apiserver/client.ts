@@ -26,7 +26,7 @@ export function isApiError(e: unknown, status?: number): e is ApiError {
   return e instanceof ApiError && (status === undefined || e.status === status);
 }
 
-export type ResourceKind = "pods" | "services" | "endpointslices" | "nodes" | "namespaces" | "deployments" | "replicasets";
+export type ResourceKind = "pods" | "services" | "endpointslices" | "nodes" | "namespaces" | "deployments" | "replicasets" | "networkpolicies";
 
 const GROUP_PREFIX: Record<ResourceKind, string> = {
   pods: "/api/v1",
@@ -36,6 +36,7 @@ const GROUP_PREFIX: Record<ResourceKind, string> = {
   endpointslices: "/apis/discovery.k8s.io/v1",
   deployments: "/apis/apps/v1",
   replicasets: "/apis/apps/v1",
+  networkpolicies: "/apis/networking.k8s.io/v1",
 };
 const CLUSTER_SCOPED = new Set<ResourceKind>(["nodes", "namespaces"]);
 

@@ -1,6 +1,6 @@
 // Defaults, as Kubernetes' defaulting functions apply them before validation. They fill in
 // only what is missing, so a round trip (get, edit, put) never changes an object by itself.
-import type { Container, Deployment, EndpointSlice, Namespace, Pod, PodSpec, Probe, ReplicaSet, Service } from "./types.ts";
+import type { Container, Deployment, EndpointSlice, Namespace, NetworkPolicy, Pod, PodSpec, Probe, ReplicaSet, Service } from "./types.ts";
 
 function defaultProbe(p: Probe | undefined): void {
   if (!p) return;
@@ -113,5 +113,27 @@ export function defaultEndpointSlice(s: EndpointSlice): void {
   }
   for (const e of Array.isArray(s.endpoints) ? s.endpoints : []) {
     if (e && typeof e === "object") e.conditions ??= {};
+  }
+}
+
+/**
+ * Kubernetes' SetDefaults_NetworkPolicy: rule ports are TCP unless they say otherwise, and a
+ * policy that names no policyTypes is an Ingress policy, and an Egress one too when it has egress
+ * rules. An absent podSelector is the empty one (every pod of the namespace).
+ */
+export function defaultNetworkPolicy(np: NetworkPolicy): void {
+  if (np.spec === undefined || np.spec === null) np.spec = { podSelector: {} };
+  const spec = np.spec;
+  if (typeof spec !== "object" || Array.isArray(spec)) return;
+  if (spec.podSelector === undefined || spec.podSelector === null) spec.podSelector = {};
+  for (const rules of [spec.ingress, spec.egress]) {
+    for (const rule of Array.isArray(rules) ? rules : []) {
+      const ports: unknown = rule && typeof rule === "object" ? rule.ports : undefined;
+      for (const p of Array.isArray(ports) ? ports : []) if (p && typeof p === "object") p.protocol ??= "TCP";
+    }
+  }
+  const types: unknown = spec.policyTypes;
+  if (types === undefined || types === null || (Array.isArray(types) && types.length === 0)) {
+    spec.policyTypes = Array.isArray(spec.egress) && spec.egress.length > 0 ? ["Ingress", "Egress"] : ["Ingress"];
   }
 }

@@ -43,7 +43,7 @@ function apiGroup(name: string) {
   return { kind: "APIGroup", apiVersion: "v1", name, versions: [gv], preferredVersion: gv };
 }
 
-const GROUPS = ["apps", "discovery.k8s.io"];
+const GROUPS = ["apps", "discovery.k8s.io", "networking.k8s.io"];
 
 interface Route {
   def: ResourceDef;

@@ -1,8 +1,8 @@
 // The kinds podnet serves: their REST names, defaults, validation, field selectors and what the
 // server resets on create. The generic machinery that uses these lives in registry.ts.
-import { defaultDeployment, defaultEndpointSlice, defaultNamespace, defaultPod, defaultReplicaSet, defaultService } from "./defaults.ts";
+import { defaultDeployment, defaultEndpointSlice, defaultNamespace, defaultNetworkPolicy, defaultPod, defaultReplicaSet, defaultService } from "./defaults.ts";
 import type { FieldError, ResourceRef } from "./errors.ts";
-import type { Deployment, EndpointSlice, KObject, Namespace, Node, Pod, ReplicaSet, Service } from "./types.ts";
+import type { Deployment, EndpointSlice, KObject, Namespace, NetworkPolicy, Node, Pod, ReplicaSet, Service } from "./types.ts";
 import {
   dns1035Label,
   dns1123Label,
@@ -10,6 +10,7 @@ import {
   validateDeployment,
   validateEndpointSlice,
   validateNamespace,
+  validateNetworkPolicy,
   validateNode,
   validatePod,
   validateReplicaSet,
@@ -182,6 +183,22 @@ export const RESOURCES: ResourceDef[] = [
       (o as ReplicaSet).status = { replicas: 0 };
     },
     fields: { "status.replicas": (o) => s((o as ReplicaSet).status?.replicas) },
+  }),
+  def({
+    resource: "networkpolicies",
+    singular: "networkpolicy",
+    kind: "NetworkPolicy",
+    group: "networking.k8s.io",
+    version: "v1",
+    namespaced: true,
+    shortNames: ["netpol"],
+    nameCheck: dns1123Subdomain,
+    hasStatus: false,
+    hasSpec: true,
+    defaults: (o) => defaultNetworkPolicy(o as NetworkPolicy),
+    validate: (o, old) => validateNetworkPolicy(o as NetworkPolicy, old as NetworkPolicy | undefined),
+    prepareForCreate: () => {},
+    fields: {},
   }),
 ];
 

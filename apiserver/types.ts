@@ -296,6 +296,52 @@ export interface ReplicaSet extends KObject {
   status?: { replicas: number; fullyLabeledReplicas?: number; readyReplicas?: number; availableReplicas?: number; observedGeneration?: number };
 }
 
+// ---- networking.k8s.io/v1 ----
+
+export type PolicyType = "Ingress" | "Egress";
+
+export interface NetworkPolicyPort {
+  /** TCP (the default), UDP or SCTP. */
+  protocol?: string;
+  /** A port number or a container port's name; absent: every port. */
+  port?: number | string;
+  /** With a numeric port: the last port of the range port..endPort. */
+  endPort?: number;
+}
+
+export interface IPBlock {
+  cidr: string;
+  except?: string[];
+}
+
+/** Exactly one of ipBlock, or podSelector and/or namespaceSelector. */
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: IPBlock;
+}
+
+export interface NetworkPolicyIngressRule {
+  ports?: NetworkPolicyPort[];
+  from?: NetworkPolicyPeer[];
+}
+
+export interface NetworkPolicyEgressRule {
+  ports?: NetworkPolicyPort[];
+  to?: NetworkPolicyPeer[];
+}
+
+export interface NetworkPolicySpec {
+  podSelector: LabelSelector;
+  ingress?: NetworkPolicyIngressRule[];
+  egress?: NetworkPolicyEgressRule[];
+  policyTypes?: PolicyType[];
+}
+
+export interface NetworkPolicy extends KObject {
+  spec: NetworkPolicySpec;
+}
+
 /** "namespace/name" (or "name" for cluster-scoped objects): the key informers and caches use. */
 export function objectKey(o: KObject): string {
   return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata.name}`;

@@ -1,15 +1,20 @@
 // Validation of the objects podnet serves, with Kubernetes' field paths and wording, so that an
 // invalid manifest fails here the way it would fail on a real cluster.
 import { isIPv4, isIPv6, isIP } from "node:net";
+import { hostMask, inSubnet, parseCidr, type Addr, type Subnet } from "../cni-plugins/pkg/addr.ts";
 import { fieldErr, type FieldError } from "./errors.ts";
 import { labelKeyProblems, labelValueProblems } from "./selectors.ts";
 import type {
   Container,
   Deployment,
   EndpointSlice,
+  IPBlock,
   KObject,
   LabelSelector,
   Namespace,
+  NetworkPolicy,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
   Node,
   Pod,
   PodSpec,
@@ -464,6 +469,43 @@ export function validateEndpointSlice(s: EndpointSlice, old?: EndpointSlice): Fi
   return e.list;
 }
 
+// ---- Label selectors ----
+
+/**
+ * A structured label selector, as metav1's ValidateLabelSelector checks it: matchLabels are labels;
+ * each expression has a known operator, values exactly when the operator takes them (each a valid
+ * label value), and a valid key. An absent selector passes; whether an empty one may be used is
+ * the kind's rule (it selects everything).
+ */
+function checkLabelSelector(e: Errs, f: string, sel: unknown): void {
+  if (sel === undefined || sel === null) return;
+  if (!isObj(sel)) return e.add(fieldErr.invalid(f, sel, "must be a label selector (matchLabels and/or matchExpressions)"));
+  const { matchLabels, matchExpressions } = sel as LabelSelector;
+  e.labels(`${f}.matchLabels`, matchLabels);
+  if (matchExpressions === undefined || matchExpressions === null) return;
+  if (!Array.isArray(matchExpressions)) return e.add(fieldErr.invalid(`${f}.matchExpressions`, matchExpressions, "must be a list of requirements"));
+  matchExpressions.forEach((r: unknown, i) => {
+    const rf = `${f}.matchExpressions[${i}]`;
+    if (!isObj(r)) return e.add(fieldErr.invalid(rf, r, "must be an object"));
+    const { key, operator, values } = r as { key?: unknown; operator?: unknown; values?: unknown };
+    if (values !== undefined && values !== null && !Array.isArray(values)) e.add(fieldErr.invalid(`${rf}.values`, values, "must be a list of strings"));
+    const list: unknown[] = Array.isArray(values) ? values : [];
+    if (operator === "In" || operator === "NotIn") {
+      if (list.length === 0) e.add(fieldErr.required(`${rf}.values`, "must be specified when `operator` is 'In' or 'NotIn'"));
+    } else if (operator === "Exists" || operator === "DoesNotExist") {
+      if (list.length > 0) e.add(fieldErr.forbidden(`${rf}.values`, "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
+    } else {
+      e.add(fieldErr.invalid(`${rf}.operator`, operator ?? "", "not a valid selector operator"));
+    }
+    if (key !== undefined && key !== null && typeof key !== "string") e.add(fieldErr.invalid(`${rf}.key`, key, "must be a string"));
+    else for (const p of labelKeyProblems(key ?? "")) e.add(fieldErr.invalid(`${rf}.key`, key ?? "", p));
+    list.forEach((v, j) => {
+      if (typeof v !== "string") e.add(fieldErr.invalid(`${rf}.values[${j}]`, v, "must be a string"));
+      else for (const p of labelValueProblems(v)) e.add(fieldErr.invalid(`${rf}.values[${j}]`, v, p));
+    });
+  });
+}
+
 // ---- Deployments and ReplicaSets ----
 
 function goMap(m: Record<string, string> | undefined): string {
@@ -474,6 +516,7 @@ function goMap(m: Record<string, string> | undefined): string {
   return `map[string]string{${inner}}`;
 }
 
+/** Apps kinds need a selector, and a non-empty one: an empty selector would adopt every pod. */
 function validateLabelSelector(e: Errs, f: string, sel: LabelSelector | undefined, kind: string): boolean {
   if (!sel || !isObj(sel)) {
     e.add(fieldErr.required(f));
@@ -485,26 +528,9 @@ function validateLabelSelector(e: Errs, f: string, sel: LabelSelector | undefine
     e.add(fieldErr.invalid(f, sel, `empty selector is invalid for ${kind}`));
     return false;
   }
-  e.labels(`${f}.matchLabels`, ml);
-  let ok = true;
-  me.forEach((r, i) => {
-    const rf = `${f}.matchExpressions[${i}]`;
-    if (!r?.key) {
-      e.add(fieldErr.required(`${rf}.key`));
-      ok = false;
-    }
-    if (!["In", "NotIn", "Exists", "DoesNotExist"].includes(r?.operator)) {
-      e.add(fieldErr.notSupported(`${rf}.operator`, r?.operator, ["DoesNotExist", "Exists", "In", "NotIn"]));
-      ok = false;
-    } else if ((r.operator === "In" || r.operator === "NotIn") && !r.values?.length) {
-      e.add(fieldErr.required(`${rf}.values`, "must be specified when `operator` is 'In' or 'NotIn'"));
-      ok = false;
-    } else if ((r.operator === "Exists" || r.operator === "DoesNotExist") && r.values?.length) {
-      e.add(fieldErr.forbidden(`${rf}.values`, "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
-      ok = false;
-    }
-  });
-  return ok;
+  const before = e.list.length;
+  checkLabelSelector(e, f, sel);
+  return e.list.length === before;
 }
 
 function selectorMatches(sel: LabelSelector, labels: Record<string, string>): boolean {
@@ -600,4 +626,126 @@ export function validateReplicaSet(rs: ReplicaSet, old?: ReplicaSet): FieldError
   if (old && JSON.stringify(old.spec.selector) !== JSON.stringify(spec.selector))
     e.add(fieldErr.invalid("spec.selector", spec.selector, "field is immutable"));
   return [...e.list, ...errs];
+}
+
+// ---- NetworkPolicies ----
+
+const NETPOL_PROTOCOLS = ["TCP", "UDP", "SCTP"];
+const POLICY_TYPES = ["Ingress", "Egress"];
+const CIDR_FORMAT = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)";
+
+/**
+ * An ipBlock CIDR as its subnet (host bits cleared), or what is wrong with it. Either family;
+ * host bits may be set ("10.0.0.1/8"), as Kubernetes allows there. Leading zeros and IPv4-mapped
+ * IPv6 addresses, which Kubernetes' legacy parser reads one way and other software another, are
+ * refused with the words of Kubernetes' strict validation.
+ */
+function ipBlockSubnet(v: unknown): Subnet | string {
+  const c = parseCidr(v);
+  if (!c) {
+    const unpadded = typeof v === "string" ? v.replace(/(^|[./])0+(?=\d)/g, "$1") : v;
+    return unpadded !== v && parseCidr(unpadded) ? "must not have leading 0s in IP or prefix length" : CIDR_FORMAT;
+  }
+  if (c.mapped) return "must not have an IPv4-mapped IPv6 address";
+  const net: Addr = { v6: c.addr.v6, n: c.addr.n & ~hostMask({ net: c.addr, prefix: c.prefix }) };
+  return { net, prefix: c.prefix };
+}
+
+function validateIPBlock(e: Errs, f: string, block: unknown): void {
+  if (!isObj(block)) return e.add(fieldErr.invalid(f, block, "must be an object"));
+  const { cidr, except } = block as IPBlock;
+  if (cidr === undefined || cidr === null || cidr === "") return e.add(fieldErr.required(`${f}.cidr`));
+  const outer = ipBlockSubnet(cidr);
+  if (typeof outer === "string") return e.add(fieldErr.invalid(`${f}.cidr`, cidr, outer));
+  if (except === undefined || except === null) return;
+  if (!Array.isArray(except)) return e.add(fieldErr.invalid(`${f}.except`, except, "must be a list of CIDRs"));
+  except.forEach((x: unknown, j) => {
+    const xf = `${f}.except[${j}]`;
+    const inner = ipBlockSubnet(x);
+    if (typeof inner === "string") return e.add(fieldErr.invalid(xf, x, inner));
+    if (inner.net.v6 !== outer.net.v6 || inner.prefix <= outer.prefix || !inSubnet(inner.net, outer))
+      e.add(fieldErr.invalid(xf, x, "must be a strict subset of `cidr`"));
+  });
+}
+
+/** A peer is pods (podSelector and/or namespaceSelector) or addresses (ipBlock), never both. */
+function validateNetworkPolicyPeer(e: Errs, f: string, peer: unknown): void {
+  if (!isObj(peer)) return e.add(fieldErr.invalid(f, peer, "must be an object"));
+  const { podSelector, namespaceSelector, ipBlock } = peer as NetworkPolicyPeer;
+  const set = (v: unknown) => v !== undefined && v !== null;
+  let kinds = 0;
+  if (set(podSelector)) {
+    kinds++;
+    checkLabelSelector(e, `${f}.podSelector`, podSelector);
+  }
+  if (set(namespaceSelector)) {
+    kinds++;
+    checkLabelSelector(e, `${f}.namespaceSelector`, namespaceSelector);
+  }
+  if (set(ipBlock)) {
+    kinds++;
+    validateIPBlock(e, `${f}.ipBlock`, ipBlock);
+  }
+  if (kinds === 0) e.add(fieldErr.required(f, "must specify a peer"));
+  else if (kinds > 1 && set(ipBlock)) e.add(fieldErr.forbidden(f, "may not specify both ipBlock and another peer"));
+}
+
+/** A port number (optionally a range up to endPort) or a container port's name; protocol TCP, UDP or SCTP. */
+function validateNetworkPolicyPort(e: Errs, f: string, p: unknown): void {
+  if (!isObj(p)) return e.add(fieldErr.invalid(f, p, "must be an object"));
+  const { protocol, port, endPort } = p as NetworkPolicyPort;
+  if (protocol !== undefined && protocol !== null && !NETPOL_PROTOCOLS.includes(protocol)) e.add(fieldErr.notSupported(`${f}.protocol`, protocol, NETPOL_PROTOCOLS));
+  const hasEnd = endPort !== undefined && endPort !== null;
+  if (port === undefined || port === null) {
+    if (hasEnd) e.add(fieldErr.invalid(`${f}.endPort`, endPort, "may not be specified when `port` is not specified"));
+  } else if (typeof port === "string") {
+    if (hasEnd) e.add(fieldErr.invalid(`${f}.endPort`, endPort, "may not be specified when `port` is non-numeric"));
+    for (const pr of ianaSvcNameProblems(port)) e.add(fieldErr.invalid(`${f}.port`, port, pr));
+  } else {
+    e.port(`${f}.port`, port);
+    if (hasEnd) {
+      if (typeof endPort === "number" && endPort < port) e.add(fieldErr.invalid(`${f}.endPort`, endPort, "must be greater than or equal to `port`"));
+      e.port(`${f}.endPort`, endPort);
+    }
+  }
+}
+
+/** Each item of an optional list, or one error when the value is not a list. */
+function eachOf(e: Errs, f: string, list: unknown, what: string, check: (itemField: string, item: unknown) => void): void {
+  if (list === undefined || list === null) return;
+  if (!Array.isArray(list)) return e.add(fieldErr.invalid(f, list, `must be a list of ${what}`));
+  list.forEach((item: unknown, i) => check(`${f}[${i}]`, item));
+}
+
+function validateNetworkPolicyRules(e: Errs, f: string, rules: unknown, peers: "from" | "to"): void {
+  eachOf(e, f, rules, "rules", (rf, rule) => {
+    if (!isObj(rule)) return e.add(fieldErr.invalid(rf, rule, "must be an object"));
+    const r = rule as Record<string, unknown>;
+    eachOf(e, `${rf}.ports`, r.ports, "ports", (pf, p) => validateNetworkPolicyPort(e, pf, p));
+    eachOf(e, `${rf}.${peers}`, r[peers], "peers", (pf, p) => validateNetworkPolicyPeer(e, pf, p));
+  });
+}
+
+/** Kubernetes' ValidateNetworkPolicySpec; the spec may change freely on update. */
+export function validateNetworkPolicy(np: NetworkPolicy, _old?: NetworkPolicy): FieldError[] {
+  const e = new Errs();
+  const spec = np.spec;
+  if (!isObj(spec)) return [fieldErr.invalid("spec", spec, "must be an object")];
+  checkLabelSelector(e, "spec.podSelector", spec.podSelector);
+  validateNetworkPolicyRules(e, "spec.ingress", spec.ingress, "from");
+  validateNetworkPolicyRules(e, "spec.egress", spec.egress, "to");
+  const types: unknown = spec.policyTypes;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types)) e.add(fieldErr.invalid("spec.policyTypes", types, "must be a list of policy types"));
+    else if (types.length > POLICY_TYPES.length) {
+      // Kubernetes prints the list as Go does: []networking.PolicyType{"Ingress", "Egress", "Ingress"}.
+      const printed = `[]networking.PolicyType{${types.map((t) => JSON.stringify(t)).join(", ")}}`;
+      e.add(fieldErr.invalidRaw("spec.policyTypes", printed, "may not specify more than two policyTypes"));
+    } else {
+      types.forEach((t: unknown, i) => {
+        if (!POLICY_TYPES.includes(t as string)) e.add(fieldErr.notSupported(`spec.policyTypes[${i}]`, t, POLICY_TYPES));
+      });
+    }
+  }
+  return e.list;
 }

@@ -77,6 +77,14 @@ test("create, get, list, update, patch and delete work for every kind", async (t
       patch: { metadata: { labels: { tier: "x" } } },
       patched: (o) => o.metadata.labels.tier === "x",
     },
+    {
+      path: resourcePath("networkpolicies", "default"),
+      obj: { metadata: { name: "np-a" }, spec: { podSelector: { matchLabels: { app: "a" } } } },
+      change: (o) => (o.spec.ingress = [{ ports: [{ port: 80 }] }]),
+      check: (o) => o.spec.ingress[0].ports[0].protocol === "TCP" && o.metadata.generation === 2,
+      patch: { spec: { egress: [{}], policyTypes: ["Ingress", "Egress"] } },
+      patched: (o) => o.spec.policyTypes.length === 2 && o.metadata.generation === 3,
+    },
   ];
   for (const c of cases) {
     const name = (c.obj.metadata as { name: string }).name;
@@ -331,7 +339,7 @@ test("discovery, /healthz and /version answer like Kubernetes", async (t) => {
   t.truthy(v1.resources.find((r) => r.name === "pods/status"));
   t.false(v1.resources.find((r) => r.name === "nodes")!.namespaced);
   const groups = await client.get<{ groups: { name: string }[] }>("/apis");
-  t.deepEqual(groups.groups.map((g) => g.name).sort(), ["apps", "discovery.k8s.io"]);
+  t.deepEqual(groups.groups.map((g) => g.name).sort(), ["apps", "discovery.k8s.io", "networking.k8s.io"]);
   const apps = await client.get<{ resources: { name: string }[] }>("/apis/apps/v1");
   t.truthy(apps.resources.find((r) => r.name === "deployments"));
   t.truthy((await client.get<{ resources: { name: string }[] }>("/apis/discovery.k8s.io/v1")).resources.find((r) => r.name === "endpointslices"));

@@ -126,6 +126,13 @@ test("Deployments: the selector must match the template labels; strategy and rep
   t.deepEqual(mismatch.fields, ["spec.template.metadata.labels"]);
   const noSelector = await invalid(client, path, { metadata: { name: "web" }, spec: { template: { metadata: { labels: { app: "web" } }, spec: { containers: [container] } } } });
   t.deepEqual(noSelector.fields, ["spec.selector"]);
+  // The selector's expressions are checked as metav1 checks them (shared with NetworkPolicy).
+  const expr = await invalid(client, path, {
+    metadata: { name: "web" },
+    spec: { selector: { matchLabels: { app: "web" }, matchExpressions: [{ key: "tier!", operator: "Equals", values: ["a"] }] }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [container] } } },
+  });
+  t.deepEqual(expr.fields, ["spec.selector.matchExpressions[0].operator", "spec.selector.matchExpressions[0].key"], "no selector/labels mismatch on top");
+  t.is(expr.body.details?.causes?.[0]?.message, 'Invalid value: "Equals": not a valid selector operator');
   const base = { selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [container] } } };
   const neg = await invalid(client, path, { metadata: { name: "web" }, spec: { ...base, replicas: -1 } });
   t.deepEqual(neg.fields, ["spec.replicas"]);
