@@ -23,7 +23,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "cloud-lb", group: "Cluster", summary: "The emulated cloud's load balancer: routes eTP=Local LoadBalancer addresses to healthy nodes (run in the fabric netns)", load: () => import("../cluster/cloud-lb.ts") },
   { name: "external", group: "Cluster", summary: "Run a command in the external client netns (outside the cluster, on the fabric)", load: cluster("externalMain") },
   { name: "apply", group: "Workloads", summary: "Create or update objects from YAML/JSON files, like kubectl apply", load: () => import("../kubectl/apply.ts") },
-  { name: "get", group: "Workloads", summary: "List objects as tables, YAML, JSON or names (pods, svc, nodes, endpointslices, deploy, rs, ns)", load: () => import("../kubectl/get.ts") },
+  { name: "get", group: "Workloads", summary: "List objects as tables, YAML, JSON or names (pods, svc, nodes, endpointslices, deploy, rs, ns, netpol)", load: () => import("../kubectl/get.ts") },
   { name: "describe", group: "Workloads", summary: "Show objects in detail: labels, addresses, ports, endpoints, container states", load: () => import("../kubectl/describe.ts") },
   { name: "delete", group: "Workloads", summary: "Delete objects by name, label selector or file, and wait until they are gone", load: () => import("../kubectl/delete.ts") },
   { name: "create", group: "Workloads", summary: "Create a namespace, or objects from files (failing on existing ones)", load: () => import("../kubectl/create.ts") },

@@ -1,11 +1,11 @@
 // `podnet describe KIND [NAME...] [-l SELECTOR] [-A|-n NS]`: a readable page per object.
 import { isApiError, resourcePath } from "../apiserver/client.ts";
-import type { Deployment, EndpointSlice, KObject, Namespace, Node, Pod, ReplicaSet, Service } from "../apiserver/types.ts";
+import type { Deployment, EndpointSlice, KObject, Namespace, NetworkPolicy, Node, Pod, ReplicaSet, Service } from "../apiserver/types.ts";
 import { COMMON_HELP, COMMON_OPTIONS, verbMain, stringFlag, type Connection } from "./flags.ts";
 import { KIND_LIST } from "./get.ts";
 import { parseKindArgs, UsageError, type KindInfo } from "./kinds.ts";
 import { byNamespaceAndName } from "./printers/output.ts";
-import { describeDeployment, describeEndpointSlice, describeNamespace, describeNode, describePod, describeReplicaSet, describeService } from "./printers/describe.ts";
+import { describeDeployment, describeEndpointSlice, describeNamespace, describeNetworkPolicy, describeNode, describePod, describeReplicaSet, describeService } from "./printers/describe.ts";
 
 const OPTIONS = {
   ...COMMON_OPTIONS,
@@ -85,5 +85,7 @@ async function describeOne(conn: Connection, kind: KindInfo, o: KObject): Promis
       return describeReplicaSet(o as ReplicaSet, (await conn.api.list<Pod>(resourcePath("pods", ns))).items);
     case "namespaces":
       return describeNamespace(o as Namespace);
+    case "networkpolicies":
+      return describeNetworkPolicy(o as NetworkPolicy);
   }
 }

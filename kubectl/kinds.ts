@@ -21,6 +21,7 @@ export const KINDS: KindInfo[] = [
   { resource: "endpointslices", kind: "EndpointSlice", singular: "endpointslice", group: "discovery.k8s.io", version: "v1", namespaced: true, shortNames: [] },
   { resource: "deployments", kind: "Deployment", singular: "deployment", group: "apps", version: "v1", namespaced: true, shortNames: ["deploy"] },
   { resource: "replicasets", kind: "ReplicaSet", singular: "replicaset", group: "apps", version: "v1", namespaced: true, shortNames: ["rs"] },
+  { resource: "networkpolicies", kind: "NetworkPolicy", singular: "networkpolicy", group: "networking.k8s.io", version: "v1", namespaced: true, shortNames: ["netpol"] },
 ];
 
 export const apiVersionOf = (k: KindInfo): string => (k.group ? `${k.group}/${k.version}` : k.version);

@@ -1,6 +1,6 @@
 // The columns of `get` for each kind, with kubectl's headers and its way of filling them
 // (pod STATUS from container states, service EXTERNAL-IP and PORT(S), node ROLES...).
-import type { ContainerStatus, Deployment, EndpointSlice, KObject, LabelSelector, Namespace, Node, Pod, PodTemplateSpec, ReplicaSet, Service } from "../../apiserver/types.ts";
+import type { ContainerStatus, Deployment, EndpointSlice, KObject, LabelSelector, Namespace, NetworkPolicy, Node, Pod, PodTemplateSpec, ReplicaSet, Service } from "../../apiserver/types.ts";
 import type { ResourceKind } from "../../apiserver/client.ts";
 import { age } from "./table.ts";
 
@@ -244,6 +244,16 @@ const namespaces: Columns<Namespace> = {
   wideCells: () => [],
 };
 
+// ---- networkpolicies ----
+
+/** kubectl's columns: the pod selector ("<none>" for the empty one, which selects every pod) and AGE; -o wide adds nothing. */
+const networkpolicies: Columns<NetworkPolicy> = {
+  header: ["POD-SELECTOR", "AGE"],
+  wideHeader: [],
+  cells: (np, now) => [formatLabelSelector(np.spec?.podSelector ?? {}), age(np.metadata.creationTimestamp, now)],
+  wideCells: () => [],
+};
+
 export const COLUMNS: Record<ResourceKind, Columns> = {
   pods: pods as Columns,
   services: services as Columns,
@@ -252,4 +262,5 @@ export const COLUMNS: Record<ResourceKind, Columns> = {
   deployments: deployments as Columns,
   replicasets: replicasets as Columns,
   namespaces: namespaces as Columns,
+  networkpolicies: networkpolicies as Columns,
 };

@@ -8,7 +8,13 @@ import type {
   Deployment,
   EndpointSlice,
   KObject,
+  LabelSelector,
   Namespace,
+  NetworkPolicy,
+  NetworkPolicyEgressRule,
+  NetworkPolicyIngressRule,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
   Node,
   Pod,
   Probe,
@@ -53,6 +59,22 @@ export function rfc1123z(ts: string | undefined): string {
   const sign = off >= 0 ? "+" : "-";
   const zone = `${sign}${pad2(Math.floor(Math.abs(off) / 60))}${pad2(Math.abs(off) % 60)}`;
   return `${DAYS[d.getDay()]}, ${pad2(d.getDate())} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${zone}`;
+}
+
+/**
+ * Go's time.Time String() in local time ("2006-01-02 15:04:05 -0700 MST"), which is how kubectl
+ * prints a NetworkPolicy's "Created on". The zone's abbreviation is the one Intl knows, which is
+ * Go's for UTC and the common zones.
+ */
+export function goTimeString(ts: string | undefined): string {
+  if (!ts) return "0001-01-01 00:00:00 +0000 UTC";
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return ts;
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? "+" : "-";
+  const zone = `${sign}${pad2(Math.floor(Math.abs(off) / 60))}${pad2(Math.abs(off) % 60)}`;
+  const name = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ?? zone;
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${zone} ${name}`;
 }
 
 const labelLines = (labels: Record<string, string> | undefined) =>
@@ -377,5 +399,70 @@ export function describeNamespace(ns: Namespace): string {
   const w = new DescribeWriter();
   meta(w, ns, { namespace: false });
   w.line(0, "Status:", ns.status?.phase ?? "Active");
+  return w.toString();
+}
+
+// ---- networkpolicies ----
+
+const emptySelector = (s: LabelSelector | undefined) => Object.keys(s?.matchLabels ?? {}).length === 0 && (s?.matchExpressions ?? []).length === 0;
+
+function policyPortLines(w: DescribeWriter, ports: NetworkPolicyPort[] | undefined): void {
+  if (!ports?.length) return w.line(2, "To Port: <any> (traffic allowed to all ports)");
+  for (const p of ports) {
+    const proto = p.protocol ?? "TCP";
+    // A rule port with a protocol only: kubectl prints the absent port as Go prints a nil pointer.
+    const port = p.port === undefined || p.port === null ? "<nil>" : String(p.port);
+    w.line(2, p.endPort === undefined || p.endPort === null ? `To Port: ${port}/${proto}` : `To Port Range: ${port}-${p.endPort}/${proto}`);
+  }
+}
+
+function policyPeerLines(w: DescribeWriter, title: string, peers: NetworkPolicyPeer[]): void {
+  for (const peer of peers) {
+    w.line(2, `${title}:`);
+    if (peer.namespaceSelector) w.line(3, `NamespaceSelector: ${formatLabelSelector(peer.namespaceSelector)}`);
+    if (peer.podSelector) w.line(3, `PodSelector: ${formatLabelSelector(peer.podSelector)}`);
+    if (!peer.namespaceSelector && !peer.podSelector && peer.ipBlock) {
+      w.line(3, "IPBlock:");
+      w.line(4, `CIDR: ${peer.ipBlock.cidr}`);
+      w.line(4, `Except: ${(peer.ipBlock.except ?? []).join(", ")}`);
+    }
+  }
+}
+
+function policyRuleLines(w: DescribeWriter, direction: "ingress" | "egress", rules: (NetworkPolicyIngressRule & NetworkPolicyEgressRule)[]): void {
+  if (rules.length === 0) return w.line(2, `<none> (Selected pods are isolated for ${direction} connectivity)`);
+  rules.forEach((rule, i) => {
+    policyPortLines(w, rule.ports);
+    const peers = (direction === "ingress" ? rule.from : rule.to) ?? [];
+    if (peers.length > 0) policyPeerLines(w, direction === "ingress" ? "From" : "To", peers);
+    else w.line(2, direction === "ingress" ? "From: <any> (traffic not restricted by source)" : "To: <any> (traffic not restricted by destination)");
+    if (i < rules.length - 1) w.line(2, "----------");
+  });
+}
+
+/** kubectl's NetworkPolicy page: who is selected, what each direction allows, the policy types. */
+export function describeNetworkPolicy(np: NetworkPolicy): string {
+  const w = new DescribeWriter();
+  const spec = np.spec ?? { podSelector: {} };
+  w.line(0, "Name:", np.metadata.name ?? "");
+  w.line(0, "Namespace:", np.metadata.namespace ?? "");
+  w.line(0, "Created on:", goTimeString(np.metadata.creationTimestamp));
+  w.multiline(0, "Labels", labelLines(np.metadata.labels));
+  w.multiline(0, "Annotations", annotationLines(np.metadata.annotations));
+  w.line(0, "Spec:");
+  // kubectl writes the selector at level 2 right after "PodSelector: ", hence the run of spaces.
+  const selector = emptySelector(spec.podSelector) ? "<none> (Allowing the specific traffic to all pods in this namespace)" : formatLabelSelector(spec.podSelector);
+  w.line(1, `PodSelector:     ${selector}`);
+  const types = spec.policyTypes ?? [];
+  for (const [type, direction, rules] of [
+    ["Ingress", "ingress", spec.ingress],
+    ["Egress", "egress", spec.egress],
+  ] as const) {
+    if (types.includes(type)) {
+      w.line(1, `Allowing ${direction} traffic:`);
+      policyRuleLines(w, direction, rules ?? []);
+    } else w.line(1, `Not affecting ${direction} traffic`);
+  }
+  w.line(1, `Policy Types: ${types.length ? types.join(", ") : NONE}`);
   return w.toString();
 }
