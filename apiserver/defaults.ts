@@ -102,6 +102,8 @@ export function defaultReplicaSet(rs: ReplicaSet): void {
 export function defaultNamespace(ns: Namespace): void {
   ns.spec ??= {};
   ns.spec.finalizers ??= ["kubernetes"];
+  // As Kubernetes does on every create and update, so that a namespaceSelector can name one.
+  if (ns.metadata.name) ns.metadata.labels = { ...(ns.metadata.labels ?? {}), "kubernetes.io/metadata.name": ns.metadata.name };
 }
 
 export function defaultEndpointSlice(s: EndpointSlice): void {

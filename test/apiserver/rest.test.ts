@@ -18,6 +18,19 @@ test("namespaces default and kube-system and the kubernetes Service exist at sta
   t.deepEqual(k.spec.ports?.[0], { name: "https", port: 443, protocol: "TCP", targetPort: 6443 });
 });
 
+test("every namespace carries the label kubernetes.io/metadata.name with its name, as in Kubernetes", async (t) => {
+  const { client } = await startTestServer(t, { controllers: false });
+  const label = (n: Namespace) => n.metadata.labels?.["kubernetes.io/metadata.name"];
+  const start = await client.list<Namespace>(resourcePath("namespaces"));
+  t.deepEqual(start.items.map(label).sort(), ["default", "kube-system"]);
+  const created = await client.create<Namespace>(resourcePath("namespaces"), { metadata: { name: "team-b", labels: { team: "b" } } } as Namespace);
+  t.deepEqual(created.metadata.labels, { team: "b", "kubernetes.io/metadata.name": "team-b" });
+  // A client cannot take it away or point it elsewhere: every update sets it again.
+  created.metadata.labels = { "kubernetes.io/metadata.name": "other" };
+  const updated = await client.update<Namespace>(resourcePath("namespaces", undefined, "team-b"), created);
+  t.is(label(updated), "team-b");
+});
+
 test("create, get, list, update, patch and delete work for every kind", async (t) => {
   const { client } = await startTestServer(t, { controllers: false });
   const cases: { path: string; obj: Record<string, unknown>; change: (o: any) => void; check: (o: any) => boolean; patch: unknown; patched: (o: any) => boolean }[] = [
