@@ -79,6 +79,8 @@ export function kubeProxySpec(l: ClusterLayout, n: NodeLayout): DaemonSpec {
       "--node-ip", n.underlayIP,
       "--cluster-cidr", c.clusterCIDR,
       "--metrics-bind-address", "127.0.0.1:10249",
+      // The node's NetworkPolicy enforcer lives in the same process (netpol/README.md).
+      "--network-policy",
     ),
     pidFile: join(c.runDir, n.name, "kube-proxy.pid"),
     logFile: join(n.dir, "logs", "kube-proxy.log"),

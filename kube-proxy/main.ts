@@ -10,6 +10,8 @@ import { familyOf, type Family } from "./model.ts";
 import { Proxier } from "./proxier.ts";
 import { TABLE } from "./ruleset.ts";
 import { SyncRunner } from "./sync-runner.ts";
+import { cleanupNetworkPolicy, NetworkPolicyController } from "../netpol/controller.ts";
+import { TABLE as NETPOL_TABLE } from "../netpol/render.ts";
 
 const USAGE = `Usage: podnet kube-proxy --node NAME --api SOCKET_PATH_OR_URL [options]
 
@@ -27,7 +29,10 @@ Options:
   --healthz-bind-address A:P     proxy health check (default 0.0.0.0:10256; "0" disables)
   --min-sync-period DURATION     least time between syncs, e.g. 100ms, 1s (default 100ms)
   --ip-families LIST             ipv4, ipv6 or ipv4,ipv6 (default ipv4,ipv6)
-  --cleanup                      remove the ${TABLE} tables from this netns and exit
+  --network-policy               also enforce NetworkPolicies for this node's pods, in the
+                                 table inet ${NETPOL_TABLE} (netpol/README.md)
+  --cleanup                      remove the ${TABLE} tables (and ${NETPOL_TABLE}) from this
+                                 netns and exit
 `;
 
 interface Args {
@@ -40,6 +45,7 @@ interface Args {
   minSyncMs: number;
   families: Family[];
   cleanup: boolean;
+  networkPolicy: boolean;
   help: boolean;
 }
 
@@ -51,7 +57,7 @@ function parseDuration(s: string): number {
 }
 
 export function parseArgs(argv: string[]): Args {
-  const a: Args = { nodeIPs: [], clusterCIDRs: [], metrics: "127.0.0.1:10249", healthz: "0.0.0.0:10256", minSyncMs: 100, families: ["ip", "ip6"], cleanup: false, help: false };
+  const a: Args = { nodeIPs: [], clusterCIDRs: [], metrics: "127.0.0.1:10249", healthz: "0.0.0.0:10256", minSyncMs: 100, families: ["ip", "ip6"], cleanup: false, networkPolicy: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf("=");
@@ -97,6 +103,9 @@ export function parseArgs(argv: string[]): Args {
       case "--cleanup":
         a.cleanup = true;
         break;
+      case "--network-policy":
+        a.networkPolicy = true;
+        break;
       case "-h":
       case "--help":
         a.help = true;
@@ -137,6 +146,7 @@ export async function main(argv: string[]): Promise<number> {
   const runner = makeRunner();
   if (args.cleanup) {
     for (const f of args.families) await runner.exec("nft", ["delete", "table", f, TABLE]);
+    await cleanupNetworkPolicy(runner);
     return 0;
   }
   if (!args.node || !args.api) {
@@ -150,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
   const tracker = new ChangeTracker();
   const healthServers = new ServiceHealthServers(undefined, log);
   const nodeIPs = args.nodeIPs.length ? args.nodeIPs : await nodeAddresses(client, args.node);
+  const netpol = args.networkPolicy ? new NetworkPolicyController(client, args.node, runner, log, args.minSyncMs) : undefined;
   const proxier = new Proxier(tracker, {
     nodeName: args.node,
     runner,
@@ -195,6 +206,9 @@ export async function main(argv: string[]): Promise<number> {
           if (req.url === "/metrics") {
             res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" });
             res.end(proxier.metrics.render());
+          } else if (req.url === "/networkpolicy") {
+            res.writeHead(netpol ? 200 : 404, { "Content-Type": "application/json" });
+            res.end(JSON.stringify(netpol ? netpol.status() : { message: "network policy is not enforced (--network-policy)" }) + "\n");
           } else if (req.url === "/services") {
             res.writeHead(200, { "Content-Type": "text/plain" });
             res.end(proxier.summary().join("\n") + "\n");
@@ -228,6 +242,7 @@ export async function main(argv: string[]): Promise<number> {
   const services = new Informer<Service>(client, resourcePath("services"));
   const slices = new Informer<EndpointSlice>(client, resourcePath("endpointslices"));
   tracker.watch(services, slices);
+  netpol?.start();
   log(`node ${args.node}, API ${client.endpoint}, families ${args.families.join(",")}, NodePort addresses ${nodeIPs.join(",") || "(all local)"}`);
   // No rule is written until both caches are synced (the proxier checks both flags).
   void services.start().then(() => tracker.setServicesSynced(), (e) => log(`services informer: ${e instanceof Error ? e.message : String(e)}`));
@@ -238,6 +253,7 @@ export async function main(argv: string[]): Promise<number> {
       log(`${sig}: stopping (rules stay in place; --cleanup removes them)`);
       services.stop();
       slices.stop();
+      netpol?.stop();
       syncRunner.stop();
       await healthServers.close();
       for (const s of servers) s.close();
