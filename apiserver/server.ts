@@ -30,6 +30,8 @@ export interface ApiServerOptions {
   /** Changes kept for watches to resume from (default 10000). */
   watchWindow?: number;
   maxEndpointsPerSlice?: number;
+  /** How often the scheduler retries every unscheduled pod besides the events that may let it fit (default 10 s). */
+  schedulerRetryMs?: number;
   /** Run the controllers (default true). */
   controllers?: boolean;
   /** Log every request to stderr. */
@@ -118,7 +120,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   if (opts.controllers !== false) {
     controllers.push(
       new GarbageCollector(registry, storage),
-      new Scheduler(registry, storage),
+      new Scheduler(registry, storage, opts.schedulerRetryMs),
       new EndpointSliceController(registry, storage, opts.maxEndpointsPerSlice ?? 100),
       new NodeLifecycleController(registry, storage, (opts.nodeMonitorGracePeriodSeconds ?? DEFAULTS.nodeMonitorGracePeriodSeconds) * 1000),
       new ReplicaSetController(registry, storage),

@@ -58,6 +58,7 @@ export class Scheduler {
   constructor(
     private readonly registry: Registry,
     private readonly storage: Storage,
+    private readonly retryMs = RETRY_MS,
   ) {
     this.queue = new WorkQueue("scheduler", (key) => this.schedule(key));
   }
@@ -70,7 +71,7 @@ export class Scheduler {
   start(): void {
     this.unsubscribe = this.storage.subscribe((ev) => this.onEvent(ev));
     this.requeueAll();
-    this.timer = setInterval(() => this.requeueAll(), RETRY_MS);
+    this.timer = setInterval(() => this.requeueAll(), this.retryMs);
     this.timer.unref();
   }
 
@@ -88,6 +89,9 @@ export class Scheduler {
     if (ev.resource === "pods" && ev.type !== "DELETED") {
       const pod = ev.object.obj as Pod;
       if (this.wants(pod)) this.queue.add(keyOf(pod.metadata.namespace, pod.metadata.name));
+      // A pod that ended (Succeeded or Failed) no longer holds its host ports, deleted or not.
+      const prev = ev.prev?.obj as Pod | undefined;
+      if (prev && !isTerminal(prev) && isTerminal(pod) && pod.spec?.nodeName && hostPortsOf(pod).length) this.requeueAll();
     } else if (ev.resource === "nodes") {
       // A node that appeared, became Ready or changed labels/taints may fit pods that did not fit.
       const before = ev.prev?.obj as Node | undefined;

@@ -107,6 +107,21 @@ test("host ports: a pod goes only where its hostPorts (a hostNetwork pod's conta
   t.is(await nodeOf("c"), na);
 });
 
+test("host ports: a pod that ends frees its node's host ports at once, without waiting for the periodic retry", async (t) => {
+  // The periodic retry is an hour away: only the pod's status change can get "b" scheduled.
+  const { client } = await startTestServer(t, { schedulerRetryMs: 3_600_000 });
+  await createReadyNode(client, "n1");
+  const pods = resourcePath("pods", "default");
+  const spec = { containers: [{ name: "app", image: "podnet/agnhost", ports: [{ containerPort: 9000, hostPort: 9000 }] }] };
+  await client.create(pods, { metadata: { name: "a" }, spec });
+  await eventually("a bound", async () => (await client.get<Pod>(resourcePath("pods", "default", "a"))).spec.nodeName);
+  await client.create(pods, { metadata: { name: "b" }, spec });
+  await eventually("b Unschedulable", async () => (await client.get<Pod>(resourcePath("pods", "default", "b"))).status?.conditions?.find((x) => x.type === "PodScheduled" && x.status === "False"));
+  // The kubelet reports "a" finished; it stays in the API, but its port is free.
+  await client.patch(resourcePath("pods", "default", "a"), { status: { phase: "Failed" } }, { subresource: "status", type: "merge" });
+  t.is(await eventually("b bound", async () => (await client.get<Pod>(resourcePath("pods", "default", "b"))).spec.nodeName), "n1");
+});
+
 test("the pods/binding subresource binds like the scheduler and refuses a second binding", async (t) => {
   const { client } = await startTestServer(t, { controllers: false });
   await client.create(resourcePath("pods", "default"), { metadata: { name: "p" }, spec: podSpec });
