@@ -1,14 +1,19 @@
 // What computeIsolation() found, as one nft script that replaces the table `inet podnet-netpol`
 // whole, in one transaction (README.md explains the layout).
+import { shortHash } from "../kube-proxy/model.ts";
 import type { Allow, Family, IsolatedPod, PeerMatch, PortMatch, Protocol } from "./model.ts";
 
 export const TABLE = "podnet-netpol";
 const FAMILY = "inet";
 const MAX_COMMENT = 128; // nftables' limit, in bytes
 
-/** A chain name from a pod's key; API names are DNS labels and subdomains, anything else is replaced. */
+/**
+ * A chain name from a pod's key; API names are DNS labels and subdomains, anything else is
+ * replaced. nftables allows 255 bytes: a longer name is cut and ends with a hash of the key.
+ */
 export function podChain(direction: "ingress" | "egress", podKey: string): string {
-  return `${direction}_${podKey.replace(/[^a-z0-9.-]/g, "_")}`.slice(0, 250);
+  const name = `${direction}_${podKey.replace(/[^a-z0-9.-]/g, "_")}`;
+  return name.length <= 200 ? name : `${name.slice(0, 190)}-${shortHash(podKey)}`;
 }
 
 const comment = (text: string) => `comment "${text.replace(/[^A-Za-z0-9 _./:\[\]-]/g, "_").slice(0, MAX_COMMENT)}"`;

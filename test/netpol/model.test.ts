@@ -129,6 +129,10 @@ test("the rendered table passes nft's check, jumps per pod address and drops wha
   t.regex(script, /ip saddr 10\.0\.0\.0\/8 ip saddr != \{ 10\.1\.0\.0\/16 \} meta l4proto sctp accept/);
   t.regex(script, /ip daddr \{ 10\.244\.1\.3 \} tcp dport \{ 80 \} return/);
   t.is(podChain("ingress", "default/a"), "ingress_default_a");
+  // Pod names may be 253 characters: long keys keep a distinct, bounded chain name.
+  const long = (c: string) => `default/${"x".repeat(240)}${c}`;
+  t.not(podChain("egress", long("a")), podChain("egress", long("b")));
+  t.true(podChain("egress", long("a")).length <= 200);
   const ns = await createNetns(t, "npm");
   await t.notThrowsAsync(nftApply(makeRunner(ns.path), script));
   const listed = String((await inNetns(ns, "nft", ["list", "table", "inet", "podnet-netpol"])).stdout);
