@@ -7,6 +7,7 @@ import anyTest, { type TestFn } from "ava";
 import { resourcePath } from "../../apiserver/client.ts";
 import type { Namespace, NetworkPolicy } from "../../apiserver/types.ts";
 import { execInPod } from "../../cluster/probe.ts";
+import { systemBinary } from "../../kube-proxy/exec.ts";
 import { eventually, useCluster, type TestCluster } from "../helpers/cluster.ts";
 import { netexecContainer, podManifest, readyPods, testNamespace, inNetns } from "./cluster-helpers.ts";
 import { createPod, createService, podDial } from "./services-helpers.ts";
@@ -22,7 +23,7 @@ async function createPolicy(c: TestCluster, ns: string, name: string, spec: Netw
 async function programmed(c: TestCluster, node: string, text: string, present = true): Promise<void> {
   const netns = c.layout.nodes.find((n) => n.name === node)!.netns;
   await eventually(`${node}: "${text}" ${present ? "in" : "gone from"} table inet podnet-netpol`, async () => {
-    const listing = await inNetns(netns, ["nft", "list", "table", "inet", "podnet-netpol"]);
+    const listing = await inNetns(netns, [systemBinary("nft"), "list", "table", "inet", "podnet-netpol"]);
     return listing.includes(text) === present ? true : undefined;
   });
 }

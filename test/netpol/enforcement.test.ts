@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from "ava";
 import { execa } from "execa";
 import type { NetworkPolicy, Pod } from "../../apiserver/types.ts";
-import { nftApply, makeRunner } from "../../kube-proxy/exec.ts";
+import { makeRunner, nftApply, systemBinary } from "../../kube-proxy/exec.ts";
 import { computeIsolation } from "../../netpol/model.ts";
 import { renderTable, TABLE } from "../../netpol/render.ts";
 import { call, conf, ipOf, pod, setup, startWhoAmI, whoAmI, type Env } from "../cni/bridge-fixture.ts";
@@ -84,9 +84,9 @@ test("policies isolate pods for ingress and egress, by pod label, port, named po
   t.false(await reaches(w.remote, b.ip, 8080), "deny: remote -> b dropped");
   t.true(await reaches(b.ns, a.ip, 8080), "deny: b -> a (replies of b's own connections pass)");
   t.true(await reaches(a.ns, c.ip, 8080), "deny: a -> c, c is not selected");
-  const drops = await execa("nft", ["list", "chain", "inet", TABLE, "ingress_default_b"], { reject: false });
+  const drops = await execa(systemBinary("nft"), ["list", "chain", "inet", TABLE, "ingress_default_b"], { reject: false });
   t.is(drops.exitCode, 1, "the table lives in the node netns, not the root netns");
-  const inNode = String((await inNetns(w.e.node, "nft", ["list", "chain", "inet", TABLE, "ingress_default_b"])).stdout);
+  const inNode = String((await inNetns(w.e.node, systemBinary("nft"), ["list", "chain", "inet", TABLE, "ingress_default_b"])).stdout);
   t.regex(inNode, /counter packets [1-9]\d* bytes \d+ drop/, "the drop rule counted the dropped packets");
 
   // Allow from pods labelled app=a to port 8080 only.

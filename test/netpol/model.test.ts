@@ -2,7 +2,7 @@
 // one nft accepts (checked with `nft -c` in a throwaway netns).
 import test from "ava";
 import type { Namespace, NetworkPolicy, Pod } from "../../apiserver/types.ts";
-import { makeRunner, nftApply } from "../../kube-proxy/exec.ts";
+import { makeRunner, nftApply, systemBinary } from "../../kube-proxy/exec.ts";
 import { computeIsolation, policyTypesOf, type IsolatedPod } from "../../netpol/model.ts";
 import { podChain, renderTable } from "../../netpol/render.ts";
 import { createNetns, inNetns } from "../helpers/netns.ts";
@@ -135,11 +135,11 @@ test("the rendered table passes nft's check, jumps per pod address and drops wha
   t.true(podChain("egress", long("a")).length <= 200);
   const ns = await createNetns(t, "npm");
   await t.notThrowsAsync(nftApply(makeRunner(ns.path), script));
-  const listed = String((await inNetns(ns, "nft", ["list", "table", "inet", "podnet-netpol"])).stdout);
+  const listed = String((await inNetns(ns, systemBinary("nft"), ["list", "table", "inet", "podnet-netpol"])).stdout);
   t.regex(listed, /chain egress_default_a \{/);
   t.regex(listed, /ct state established,related accept/);
   // A second application replaces the table instead of adding to it.
   await nftApply(makeRunner(ns.path), script);
-  const again = String((await inNetns(ns, "nft", ["list", "table", "inet", "podnet-netpol"])).stdout);
+  const again = String((await inNetns(ns, systemBinary("nft"), ["list", "table", "inet", "podnet-netpol"])).stdout);
   t.is(again.split("chain egress_default_a {").length, 2);
 });
