@@ -1,11 +1,12 @@
 // `podnet apiserver`: runs the API server in the foreground until SIGINT/SIGTERM.
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { DEFAULTS, startApiServer } from "./server.ts";
 
 const USAGE = `Usage: podnet apiserver --state-dir DIR [options]
 
 Serves the Kubernetes-shaped API (Namespaces, Nodes, Pods, Services, EndpointSlices,
-Deployments, ReplicaSets) on DIR/apiserver.sock, stores it durably in DIR/apiserver.db, and runs
+Deployments, ReplicaSets, NetworkPolicies) on DIR/apiserver.sock, stores it durably in DIR/apiserver.db, and runs
 the scheduler, EndpointSlice, node lifecycle, ReplicaSet, Deployment and garbage collection
 controllers. Logs go to stderr.
 
@@ -18,6 +19,9 @@ Options:
   --service-node-port-range A-B     NodePort range (default ${DEFAULTS.nodePortRange})
   --lb-pool CIDR                    LoadBalancer addresses of the emulated cloud (default ${DEFAULTS.lbPool}; "" for none)
   --node-monitor-grace-period SECS  a node silent this long turns NotReady (default ${DEFAULTS.nodeMonitorGracePeriodSeconds}; "40s" also accepted)
+  --advertise-address IP            where pods reach the API (something there must forward to the
+                                    socket, as podnet up's cloud-lb does): the kubernetes Service's endpoint
+  --advertise-port PORT             the port at that address (default 6443)
   --v                               log every request
 `;
 
@@ -36,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         "state-dir": { type: "string" },
         listen: { type: "string" },
+        "advertise-address": { type: "string" },
+        "advertise-port": { type: "string" },
         "service-cidr": { type: "string" },
         "cluster-cidr": { type: "string" },
         "node-cidr-mask-size": { type: "string" },
@@ -64,7 +70,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`podnet apiserver: --node-cidr-mask-size wants a number, got "${mask}"\n`);
     return 2;
   }
+  const advertise = values["advertise-address"];
+  if (advertise !== undefined && isIP(advertise) === 0) {
+    process.stderr.write(`podnet apiserver: --advertise-address wants an IP address, got "${advertise}"\n`);
+    return 2;
+  }
+  const advPort = values["advertise-port"];
+  if (advPort !== undefined && !(/^\d+$/.test(advPort) && Number(advPort) >= 1 && Number(advPort) <= 65535)) {
+    process.stderr.write(`podnet apiserver: --advertise-port wants a port number (1-65535), got "${advPort}"\n`);
+    return 2;
+  }
   const server = await startApiServer({
+    advertiseAddress: advertise,
+    advertisePort: advPort === undefined ? undefined : Number(advPort),
     stateDir: values["state-dir"],
     listen: values.listen,
     serviceCIDR: values["service-cidr"],

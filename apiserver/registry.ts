@@ -3,13 +3,14 @@
 // subresources, patches, and deletion (graceful for pods, finalizers, namespaces). The HTTP
 // layer and the in-process controllers both go through it, so they see the same rules.
 import { randomUUID } from "node:crypto";
+import { isIPv6 } from "node:net";
 import { AllocationError, Allocators, type Allocation, type AllocationConfig } from "./allocation.ts";
 import { errors, StatusError, type FieldError } from "./errors.ts";
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from "./patch.ts";
 import { RESOURCE_BY_NAME, fieldValue, supportsField, type ResourceDef } from "./resources.ts";
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError, type FieldRequirement, type LabelRequirement } from "./selectors.ts";
 import { StorageError, type Storage, type StoredObject } from "./storage.ts";
-import type { KObject, Namespace, Node, Pod, Service } from "./types.ts";
+import type { EndpointSlice, KObject, Namespace, Node, Pod, Service } from "./types.ts";
 import { deepEqual, nowRFC3339, randomSuffix } from "./util.ts";
 import { validateObjectMeta } from "./validation.ts";
 
@@ -431,6 +432,41 @@ export class Registry {
   finalizeNamespace(name: string): void {
     const cur = this.tryGet("namespaces", undefined, name);
     if (cur?.obj.metadata.deletionTimestamp) this.remove(this.def("namespaces"), cur);
+  }
+
+  /**
+   * The `kubernetes` Service's EndpointSlice: the address and port where clients in the cluster
+   * reach the API (kube-apiserver keeps it from its --advertise-address and port). Without an
+   * address there is no endpoint, and a slice left from an earlier start is removed.
+   */
+  reconcileKubernetesEndpoints(address: string | undefined, port: number): void {
+    const cur = this.tryGet<EndpointSlice>("endpointslices", "default", "kubernetes");
+    if (!address) {
+      if (cur) this.delete("endpointslices", "default", "kubernetes");
+      return;
+    }
+    const want = {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: "kubernetes", namespace: "default", labels: { "kubernetes.io/service-name": "kubernetes" } },
+      addressType: isIPv6(address) ? "IPv6" : "IPv4",
+      endpoints: [{ addresses: [address], conditions: { ready: true } }],
+      ports: [{ name: "https", port, protocol: "TCP" }],
+    };
+    if (cur && cur.obj.addressType !== want.addressType) {
+      // addressType is immutable: another family means another slice.
+      this.delete("endpointslices", "default", "kubernetes");
+      this.create("endpointslices", "default", want);
+      return;
+    }
+    if (!cur) {
+      this.create("endpointslices", "default", want);
+      return;
+    }
+    const same = (o: EndpointSlice) => JSON.stringify([o.addressType, o.endpoints, o.ports, o.metadata.labels]);
+    if (same(cur.obj) !== same(want as EndpointSlice)) {
+      this.update("endpointslices", "default", "kubernetes", { ...want, metadata: { ...want.metadata, resourceVersion: cur.obj.metadata.resourceVersion } });
+    }
   }
 
   /** Ensures the namespaces and the `kubernetes` Service every cluster has. */

@@ -30,6 +30,10 @@ export interface ApiServerOptions {
   /** Changes kept for watches to resume from (default 10000). */
   watchWindow?: number;
   maxEndpointsPerSlice?: number;
+  /** Where clients in the cluster reach the API: the `kubernetes` Service's endpoint (none when absent). */
+  advertiseAddress?: string;
+  /** The port at that address (default 6443). */
+  advertisePort?: number;
   /** How often the scheduler retries every unscheduled pod besides the events that may let it fit (default 10 s). */
   schedulerRetryMs?: number;
   /** Run the controllers (default true). */
@@ -108,6 +112,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   try {
     registry = new Registry(storage, cfg);
     registry.bootstrap();
+    registry.reconcileKubernetesEndpoints(opts.advertiseAddress, opts.advertisePort ?? 6443);
   } catch (e) {
     storage.close();
     throw e;

@@ -18,6 +18,29 @@ test("namespaces default and kube-system and the kubernetes Service exist at sta
   t.deepEqual(k.spec.ports?.[0], { name: "https", port: 443, protocol: "TCP", targetPort: 6443 });
 });
 
+test("the kubernetes Service's EndpointSlice follows --advertise-address and --advertise-port", async (t) => {
+  const ts = await startTestServer(t, { controllers: false, advertiseAddress: "198.18.0.1" });
+  const slice = () => ts.client.get<EndpointSlice>(resourcePath("endpointslices", "default", "kubernetes"));
+  const first = await slice();
+  t.deepEqual(first.metadata.labels, { "kubernetes.io/service-name": "kubernetes" });
+  t.is(first.addressType, "IPv4");
+  t.deepEqual(first.endpoints, [{ addresses: ["198.18.0.1"], conditions: { ready: true } }]);
+  t.deepEqual(first.ports, [{ name: "https", port: 6443, protocol: "TCP" }]);
+  await ts.restart({ advertiseAddress: "198.18.0.9", advertisePort: 8443 });
+  const moved = await slice();
+  t.deepEqual(moved.endpoints[0]!.addresses, ["198.18.0.9"]);
+  t.is(moved.ports![0]!.port, 8443);
+  t.is(moved.metadata.uid, first.metadata.uid, "updated in place");
+  // addressType is immutable: another family replaces the slice.
+  await ts.restart({ advertiseAddress: "fd00::1" });
+  const v6 = await slice();
+  t.is(v6.addressType, "IPv6");
+  t.deepEqual(v6.endpoints[0]!.addresses, ["fd00::1"]);
+  // Without an address there is nothing to reach: the slice goes.
+  await ts.restart({ advertiseAddress: undefined });
+  await t.throwsAsync(slice(), { message: /not found/ });
+});
+
 test("every namespace carries the label kubernetes.io/metadata.name with its name, as in Kubernetes", async (t) => {
   const { client } = await startTestServer(t, { controllers: false });
   const label = (n: Namespace) => n.metadata.labels?.["kubernetes.io/metadata.name"];
