@@ -5,11 +5,13 @@
 // answers 200, as GCE and AWS do; this daemon does the same with a /32 route per such Service,
 // whose next hops are the healthy nodes. With no healthy node it routes to all (fail open, as
 // cloud load balancers do), and a Service that stops needing it goes back to the pool route.
+// It is also the API's endpoint for pods (--api-endpoint, see api-endpoint.ts).
 import { execFile } from "node:child_process";
 import http from "node:http";
 import { ApiClient, resourcePath } from "../apiserver/client.ts";
 import type { Service } from "../apiserver/types.ts";
 import { systemBinary } from "../cni-plugins/pkg/exec.ts";
+import { serveApiEndpoint } from "./api-endpoint.ts";
 
 const USAGE = `Usage: podnet cloud-lb --api SOCKET_PATH_OR_URL --node-ip IP [--node-ip IP ...] [options]
 
@@ -21,6 +23,9 @@ Options:
   --node-ip IP        a node the load balancer may send to (repeatable)
   --dev NAME          the interface the nodes are reached on (default fabric0)
   --interval MS       how often Services are read and nodes probed (default 1000)
+  --api-endpoint IP:PORT  also serve the API there over TLS, forwarding to --api (the
+                      kubernetes Service's endpoint); needs --tls-cert and --tls-key
+  --tls-cert FILE, --tls-key FILE   the serving certificate and its key (PEM)
 `;
 
 interface Args {
@@ -28,6 +33,9 @@ interface Args {
   nodeIPs: string[];
   dev: string;
   intervalMs: number;
+  apiEndpoint?: { host: string; port: number };
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 function parseArgs(argv: string[]): Args | string {
@@ -48,11 +56,18 @@ function parseArgs(argv: string[]): Args | string {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 100) return `--interval ${v}: a whole number of milliseconds, at least 100`;
       a.intervalMs = n;
-    } else return `unknown option ${k}\n\n${USAGE}`;
+    } else if (k === "--api-endpoint") {
+      const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(v);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return `--api-endpoint ${v}: want IPv4:PORT`;
+      a.apiEndpoint = { host: m[1]!, port: Number(m[2]) };
+    } else if (k === "--tls-cert") a.tlsCert = v;
+    else if (k === "--tls-key") a.tlsKey = v;
+    else return `unknown option ${k}\n\n${USAGE}`;
     i++;
   }
   if (!a.api) return `--api is required\n\n${USAGE}`;
   if (a.nodeIPs.length === 0) return `at least one --node-ip is required\n\n${USAGE}`;
+  if (a.apiEndpoint && (!a.tlsCert || !a.tlsKey)) return `--api-endpoint needs --tls-cert and --tls-key\n\n${USAGE}`;
   return a as Args;
 }
 
@@ -110,6 +125,16 @@ export async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", stop);
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} cloud-lb: ${m}\n`);
   log(`routing health-checked LoadBalancer addresses over ${args.nodeIPs.join(", ")} on ${args.dev}`);
+  let endpoint: Awaited<ReturnType<typeof serveApiEndpoint>> | undefined;
+  if (args.apiEndpoint) {
+    try {
+      endpoint = await serveApiEndpoint({ ...args.apiEndpoint, certFile: args.tlsCert!, keyFile: args.tlsKey!, api: args.api, log });
+    } catch (e) {
+      log(`cannot serve the API on ${args.apiEndpoint.host}:${args.apiEndpoint.port}: ${(e as Error).message}`);
+      return 1;
+    }
+    log(`serving the API on https://${args.apiEndpoint.host}:${args.apiEndpoint.port} (forwarded to ${args.api})`);
+  }
 
   while (!stopping) {
     try {
@@ -142,5 +167,6 @@ export async function main(argv: string[]): Promise<number> {
     const until = Date.now() + args.intervalMs;
     while (!stopping && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())));
   }
+  endpoint?.close();
   return 0;
 }

@@ -1,5 +1,6 @@
 // The daemons of a cluster and the command line each is started with.
 import { join } from "node:path";
+import { API_ENDPOINT_PORT } from "./api-endpoint.ts";
 import { heartbeatMs } from "./config.ts";
 import type { ClusterLayout, NodeLayout } from "./layout.ts";
 import { podnetArgv, type DaemonSpec } from "./processes.ts";
@@ -16,18 +17,35 @@ export function apiserverSpec(l: ClusterLayout): DaemonSpec {
       "--service-node-port-range", c.nodePortRange,
       "--lb-pool", c.lbPool,
       "--node-monitor-grace-period", c.nodeMonitorGracePeriod ?? "40s",
+      // Pods reach the API at the fabric router's address, through cloud-lb (api-endpoint.ts).
+      "--advertise-address", l.routerIP,
+      "--advertise-port", String(API_ENDPOINT_PORT),
     ),
     pidFile: join(c.runDir, "apiserver.pid"),
     logFile: join(c.stateDir, "logs", "apiserver.log"),
   };
 }
 
-/** The emulated cloud's load balancer, in the fabric netns (see cloud-lb.ts). */
+/** The API's serving certificate and key (made by podnet up, see api-endpoint.ts). */
+export function apiServingCert(l: ClusterLayout): { dir: string; cert: string; key: string } {
+  const dir = join(l.cfg.stateDir, "pki");
+  return { dir, cert: join(dir, "apiserver.crt"), key: join(dir, "apiserver.key") };
+}
+
+/** The emulated cloud's load balancer and API endpoint, in the fabric netns (see cloud-lb.ts). */
 export function cloudLbSpec(l: ClusterLayout): DaemonSpec {
+  const pki = apiServingCert(l);
   return {
     name: "cloud-lb",
     netns: l.fabricNetns,
-    argv: podnetArgv("cloud-lb", "--api", l.apiSocket, ...l.nodes.flatMap((n) => ["--node-ip", n.underlayIP])),
+    argv: podnetArgv(
+      "cloud-lb",
+      "--api", l.apiSocket,
+      ...l.nodes.flatMap((n) => ["--node-ip", n.underlayIP]),
+      "--api-endpoint", `${l.routerIP}:${API_ENDPOINT_PORT}`,
+      "--tls-cert", pki.cert,
+      "--tls-key", pki.key,
+    ),
     pidFile: join(l.cfg.runDir, "cloud-lb.pid"),
     logFile: join(l.cfg.stateDir, "logs", "cloud-lb.log"),
   };

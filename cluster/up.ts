@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { ApiClient, isApiError, resourcePath } from "../apiserver/client.ts";
 import type { Deployment, KObject, Node, Service } from "../apiserver/types.ts";
 import { dnsDeployment, dnsService } from "./addons.ts";
-import { apiserverSpec, cloudLbSpec, nodeSpecs } from "./components.ts";
+import { apiServerNames, ensureServingCert } from "./api-endpoint.ts";
+import { apiServingCert, apiserverSpec, cloudLbSpec, nodeSpecs } from "./components.ts";
 import { loadConfig, type ClusterConfig } from "./config.ts";
 import { createFabric, createNodeNetwork, routeLoadBalancerPool } from "./fabric.ts";
 import { layout, type ClusterLayout } from "./layout.ts";
@@ -81,6 +82,8 @@ export async function up(cfg: ClusterConfig, log: (line: string) => void = () =>
     }),
   );
   await routeLoadBalancerPool(l);
+  const kubernetesIP = (await api.get<Service>(resourcePath("services", "default", "kubernetes"))).spec.clusterIP!;
+  await ensureServingCert(apiServingCert(l).dir, apiServerNames(cfg.domain, kubernetesIP, l.routerIP));
   startDaemon(cloudLbSpec(l));
 
   const nodes = await waitFor(`${cfg.nodes} Ready nodes`, 60_000, async () => {

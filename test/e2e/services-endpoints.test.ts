@@ -295,3 +295,22 @@ test("a Service backed by a hostNetwork pod: its endpoint is the node's IP, reac
   // netexec answers /hostname with the node's name: the pod shares the node's network and name.
   await expectAnswers("the hostNetwork pod through its ClusterIP", () => podDial(c, ns, "client", { protocol: "http", host: svc.spec.clusterIP!, port: 80, tries: 3 }), [serverNode!.name]);
 });
+
+test("the kubernetes Service reaches the API server from a pod over HTTPS, by its DNS name, with the cluster's certificate", async (t) => {
+  const c = cluster();
+  const ns = await testNamespace(t, c, "apiep");
+  await createPod(c, ns, podManifest("client", { containers: [netexecContainer()] }, { role: "client" }));
+  await readyPods(c, ns, "role=client", 1);
+  const k = await c.api.get<Service>(resourcePath("services", "default", "kubernetes"));
+  // Its endpoint is the address the API server advertises: the fabric router, where cloud-lb serves it.
+  t.deepEqual(await readyEndpoints(c, "default", "kubernetes", 1), [c.layout.routerIP]);
+  const env = await execInPod(c, ns, "client", ["sh", "-c", "echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"]);
+  t.is(env.stdout.trim(), `${k.spec.clusterIP}:443`);
+  // curl checks the certificate against the name it asked for; the answer lists the pod itself.
+  const url = `https://kubernetes.default.svc.${c.cfg.domain}/api/v1/namespaces/${ns}/pods`;
+  const r = await execInPod(c, ns, "client", ["curl", "-sS", "--max-time", "10", "--cacert", join(c.cfg.stateDir, "pki", "apiserver.crt"), url]);
+  t.is(r.exitCode, 0, r.stderr);
+  const list = JSON.parse(r.stdout) as { kind: string; items: { metadata: { name: string } }[] };
+  t.is(list.kind, "PodList");
+  t.deepEqual(list.items.map((p) => p.metadata.name), ["client"]);
+});
