@@ -6,7 +6,7 @@ import { ApiClient, Informer, resourcePath } from "../apiserver/client.ts";
 import type { Namespace, NetworkPolicy, Pod } from "../apiserver/types.ts";
 import { nftApply, type Runner } from "../kube-proxy/exec.ts";
 import { SyncRunner } from "../kube-proxy/sync-runner.ts";
-import { computeIsolation } from "./model.ts";
+import { computeIsolation, type IsolatedPod } from "./model.ts";
 import { deleteTableScript, renderTable } from "./render.ts";
 
 export interface NetworkPolicyStatus {
@@ -56,17 +56,19 @@ export class NetworkPolicyController {
   }
 
   private async sync(): Promise<boolean> {
-    const isolated = computeIsolation({ nodeName: this.nodeName, pods: this.pods.list(), namespaces: this.namespaces.list(), policies: this.policies.list() });
-    const script = renderTable(isolated);
-    if (script === this.applied) return true;
+    let isolated: IsolatedPod[];
     try {
+      // Inside the try as well: a failure must become a retry, never an unhandled rejection.
+      isolated = computeIsolation({ nodeName: this.nodeName, pods: this.pods.list(), namespaces: this.namespaces.list(), policies: this.policies.list() });
+      const script = renderTable(isolated);
+      if (script === this.applied) return true;
       await nftApply(this.exec, script);
+      this.applied = script;
     } catch (e) {
       this.lastError = e instanceof Error ? e.message : String(e);
       this.log(`network policy: sync failed, retrying: ${this.lastError}`);
       return false;
     }
-    this.applied = script;
     this.syncs++;
     this.lastError = "";
     const keys = isolated.map((p) => p.key);
