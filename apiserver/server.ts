@@ -5,6 +5,7 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DeploymentController } from "./controllers/deployment.ts";
+import { EndpointsController } from "./controllers/endpoints.ts";
 import { EndpointSliceController } from "./controllers/endpointslices.ts";
 import { GarbageCollector } from "./controllers/garbagecollector.ts";
 import { NodeLifecycleController } from "./controllers/nodelifecycle.ts";
@@ -127,6 +128,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
       new GarbageCollector(registry, storage),
       new Scheduler(registry, storage, opts.schedulerRetryMs),
       new EndpointSliceController(registry, storage, opts.maxEndpointsPerSlice ?? 100),
+      new EndpointsController(registry, storage),
       new NodeLifecycleController(registry, storage, (opts.nodeMonitorGracePeriodSeconds ?? DEFAULTS.nodeMonitorGracePeriodSeconds) * 1000),
       new ReplicaSetController(registry, storage),
       new DeploymentController(registry, storage),
