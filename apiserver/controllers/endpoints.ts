@@ -14,7 +14,7 @@
 // When a Service goes, the Endpoints of its name go too, whoever made them (as upstream does).
 import type { Registry } from "../registry.ts";
 import type { Storage, StorageEvent } from "../storage.ts";
-import type { CoreEndpointPort, EndpointAddress, Endpoints, EndpointSlice, EndpointSubset, Service } from "../types.ts";
+import type { CoreEndpointPort, EndpointAddress, Endpoints, EndpointSlice, EndpointSubset, Namespace, Service } from "../types.ts";
 import { canonicalJSON, deepEqual } from "../util.ts";
 import { CONTROLLER_NAME, LABEL_HEADLESS, LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
 import { keyOf, splitKey, WorkQueue } from "./queue.ts";
@@ -101,6 +101,8 @@ export class EndpointsController {
     next.metadata.annotations = Object.keys(annotations).length ? annotations : undefined;
     next.subsets = subsets.length ? subsets : undefined;
     if (!cur) {
+      // Nothing can be created in a terminating namespace; the Service is about to go too.
+      if (this.registry.tryGet<Namespace>("namespaces", undefined, ns!)?.obj.metadata.deletionTimestamp) return;
       this.registry.create("endpoints", ns, next);
       return;
     }

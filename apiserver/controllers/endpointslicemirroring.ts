@@ -14,7 +14,7 @@
 import { isIP } from "node:net";
 import type { Registry } from "../registry.ts";
 import type { Storage, StorageEvent, StoredObject } from "../storage.ts";
-import type { Endpoint, EndpointAddress, EndpointPort, Endpoints, EndpointSlice, KObject, Service } from "../types.ts";
+import type { Endpoint, EndpointAddress, EndpointPort, Endpoints, EndpointSlice, KObject, Namespace, Service } from "../types.ts";
 import { canonicalJSON, deepEqual } from "../util.ts";
 import { ANNOTATION_LEADER } from "./endpoints.ts";
 import { LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
@@ -164,6 +164,8 @@ export class EndpointSliceMirroringController {
       this.registry.update("endpointslices", cur.metadata.namespace, cur.metadata.name!, next);
       return;
     }
+    // Nothing can be created in a terminating namespace; the Endpoints are about to go too.
+    if (this.registry.tryGet<Namespace>("namespaces", undefined, ep.metadata.namespace!)?.obj.metadata.deletionTimestamp) return;
     const slice: EndpointSlice = {
       apiVersion: "discovery.k8s.io/v1",
       kind: "EndpointSlice",
