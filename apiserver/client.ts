@@ -26,11 +26,12 @@ export function isApiError(e: unknown, status?: number): e is ApiError {
   return e instanceof ApiError && (status === undefined || e.status === status);
 }
 
-export type ResourceKind = "pods" | "services" | "endpointslices" | "nodes" | "namespaces" | "deployments" | "replicasets" | "networkpolicies";
+export type ResourceKind = "pods" | "services" | "endpoints" | "endpointslices" | "nodes" | "namespaces" | "deployments" | "replicasets" | "networkpolicies";
 
 const GROUP_PREFIX: Record<ResourceKind, string> = {
   pods: "/api/v1",
   services: "/api/v1",
+  endpoints: "/api/v1",
   nodes: "/api/v1",
   namespaces: "/api/v1",
   endpointslices: "/apis/discovery.k8s.io/v1",

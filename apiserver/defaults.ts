@@ -1,6 +1,6 @@
 // Defaults, as Kubernetes' defaulting functions apply them before validation. They fill in
 // only what is missing, so a round trip (get, edit, put) never changes an object by itself.
-import type { Container, Deployment, EndpointSlice, Namespace, NetworkPolicy, Pod, PodSpec, Probe, ReplicaSet, Service } from "./types.ts";
+import type { Container, Deployment, Endpoints, EndpointSlice, Namespace, NetworkPolicy, Pod, PodSpec, Probe, ReplicaSet, Service } from "./types.ts";
 
 function defaultProbe(p: Probe | undefined): void {
   if (!p) return;
@@ -104,6 +104,13 @@ export function defaultNamespace(ns: Namespace): void {
   ns.spec.finalizers ??= ["kubernetes"];
   // As Kubernetes does on every create and update, so that a namespaceSelector can name one.
   if (ns.metadata.name) ns.metadata.labels = { ...(ns.metadata.labels ?? {}), "kubernetes.io/metadata.name": ns.metadata.name };
+}
+
+/** Kubernetes' SetDefaults_Endpoints: a port without a protocol is TCP. */
+export function defaultEndpoints(ep: Endpoints): void {
+  for (const ss of Array.isArray(ep.subsets) ? ep.subsets : []) {
+    for (const p of ss && Array.isArray(ss.ports) ? ss.ports : []) if (p && typeof p === "object") p.protocol ??= "TCP";
+  }
 }
 
 export function defaultEndpointSlice(s: EndpointSlice): void {

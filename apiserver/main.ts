@@ -5,10 +5,11 @@ import { DEFAULTS, startApiServer } from "./server.ts";
 
 const USAGE = `Usage: podnet apiserver --state-dir DIR [options]
 
-Serves the Kubernetes-shaped API (Namespaces, Nodes, Pods, Services, EndpointSlices,
-Deployments, ReplicaSets, NetworkPolicies) on DIR/apiserver.sock, stores it durably in DIR/apiserver.db, and runs
-the scheduler, EndpointSlice, node lifecycle, ReplicaSet, Deployment and garbage collection
-controllers. Logs go to stderr.
+Serves the Kubernetes-shaped API (Namespaces, Nodes, Pods, Services, Endpoints,
+EndpointSlices, Deployments, ReplicaSets, NetworkPolicies) on DIR/apiserver.sock, stores it
+durably in DIR/apiserver.db, and runs the scheduler, EndpointSlice, Endpoints, EndpointSlice
+mirroring, node lifecycle, ReplicaSet, Deployment and garbage collection controllers. Logs go
+to stderr.
 
 Options:
   --state-dir DIR                   where the store and the socket live (required)
@@ -21,6 +22,7 @@ Options:
   --node-monitor-grace-period SECS  a node silent this long turns NotReady (default ${DEFAULTS.nodeMonitorGracePeriodSeconds}; "40s" also accepted)
   --advertise-address IP            where pods reach the API (something there must forward to the
                                     socket, as podnet up's cloud-lb does): the kubernetes Service's endpoint
+                                    (its EndpointSlice and Endpoints)
   --advertise-port PORT             the port at that address (default 6443)
   --v                               log every request
 `;

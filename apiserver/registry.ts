@@ -10,7 +10,7 @@ import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from "./patch.
 import { RESOURCE_BY_NAME, fieldValue, supportsField, type ResourceDef } from "./resources.ts";
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError, type FieldRequirement, type LabelRequirement } from "./selectors.ts";
 import { StorageError, type Storage, type StoredObject } from "./storage.ts";
-import type { EndpointSlice, KObject, Namespace, Node, Pod, Service } from "./types.ts";
+import type { Endpoints, EndpointSlice, KObject, Namespace, Node, Pod, Service } from "./types.ts";
 import { deepEqual, nowRFC3339, randomSuffix } from "./util.ts";
 import { validateObjectMeta } from "./validation.ts";
 
@@ -440,6 +440,7 @@ export class Registry {
    * address there is no endpoint, and a slice left from an earlier start is removed.
    */
   reconcileKubernetesEndpoints(address: string | undefined, port: number): void {
+    this.reconcileKubernetesEndpointsObject(address, port);
     const cur = this.tryGet<EndpointSlice>("endpointslices", "default", "kubernetes");
     if (!address) {
       if (cur) this.delete("endpointslices", "default", "kubernetes");
@@ -466,6 +467,29 @@ export class Registry {
     const same = (o: EndpointSlice) => JSON.stringify([o.addressType, o.endpoints, o.ports, o.metadata.labels]);
     if (same(cur.obj) !== same(want as EndpointSlice)) {
       this.update("endpointslices", "default", "kubernetes", { ...want, metadata: { ...want.metadata, resourceVersion: cur.obj.metadata.resourceVersion } });
+    }
+  }
+
+  /**
+   * The `kubernetes` Endpoints, which kube-apiserver keeps next to the slice: one subset with the
+   * address, labelled skip-mirror so that the mirroring controller leaves it to the slice above.
+   */
+  private reconcileKubernetesEndpointsObject(address: string | undefined, port: number): void {
+    const cur = this.tryGet<Endpoints>("endpoints", "default", "kubernetes");
+    if (!address) {
+      if (cur) this.delete("endpoints", "default", "kubernetes");
+      return;
+    }
+    const want: Endpoints = {
+      apiVersion: "v1",
+      kind: "Endpoints",
+      metadata: { name: "kubernetes", namespace: "default", labels: { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+      subsets: [{ addresses: [{ ip: address }], ports: [{ name: "https", port, protocol: "TCP" }] }],
+    };
+    if (!cur) {
+      this.create("endpoints", "default", want);
+    } else if (!deepEqual(cur.obj.subsets, want.subsets) || !deepEqual(cur.obj.metadata.labels, want.metadata.labels)) {
+      this.update("endpoints", "default", "kubernetes", { ...want, metadata: { ...want.metadata, resourceVersion: cur.obj.metadata.resourceVersion } });
     }
   }
 

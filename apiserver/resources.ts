@@ -1,13 +1,14 @@
 // The kinds podnet serves: their REST names, defaults, validation, field selectors and what the
 // server resets on create. The generic machinery that uses these lives in registry.ts.
-import { defaultDeployment, defaultEndpointSlice, defaultNamespace, defaultNetworkPolicy, defaultPod, defaultReplicaSet, defaultService } from "./defaults.ts";
+import { defaultDeployment, defaultEndpoints, defaultEndpointSlice, defaultNamespace, defaultNetworkPolicy, defaultPod, defaultReplicaSet, defaultService } from "./defaults.ts";
 import type { FieldError, ResourceRef } from "./errors.ts";
-import type { Deployment, EndpointSlice, KObject, Namespace, NetworkPolicy, Node, Pod, ReplicaSet, Service } from "./types.ts";
+import type { Deployment, Endpoints, EndpointSlice, KObject, Namespace, NetworkPolicy, Node, Pod, ReplicaSet, Service } from "./types.ts";
 import {
   dns1035Label,
   dns1123Label,
   dns1123Subdomain,
   validateDeployment,
+  validateEndpoints,
   validateEndpointSlice,
   validateNamespace,
   validateNetworkPolicy,
@@ -131,6 +132,22 @@ export const RESOURCES: ResourceDef[] = [
       "spec.clusterIP": (o) => s((o as Service).spec?.clusterIP),
       "spec.type": (o) => s((o as Service).spec?.type),
     },
+  }),
+  def({
+    resource: "endpoints",
+    singular: "endpoints",
+    kind: "Endpoints",
+    group: "",
+    version: "v1",
+    namespaced: true,
+    shortNames: ["ep"],
+    nameCheck: dns1123Subdomain,
+    hasStatus: false,
+    hasSpec: false,
+    defaults: (o) => defaultEndpoints(o as Endpoints),
+    validate: (o) => validateEndpoints(o as Endpoints),
+    prepareForCreate: () => {},
+    fields: {},
   }),
   def({
     resource: "endpointslices",

@@ -231,6 +231,43 @@ export interface Service extends KObject {
   status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string; ipMode?: "VIP" | "Proxy" }[] } };
 }
 
+/** core/v1 ObjectReference: what an endpoint address points at (a pod, usually). */
+export interface ObjectReference {
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  uid?: string;
+  apiVersion?: string;
+  resourceVersion?: string;
+  fieldPath?: string;
+}
+
+export interface EndpointAddress {
+  ip: string;
+  hostname?: string;
+  nodeName?: string;
+  targetRef?: ObjectReference;
+}
+
+/** core/v1 EndpointPort (discovery's EndpointPort below has every field optional). */
+export interface CoreEndpointPort {
+  name?: string;
+  port: number;
+  protocol?: "TCP" | "UDP" | "SCTP";
+  appProtocol?: string;
+}
+
+/** Addresses x ports: every address serves every port of its subset. */
+export interface EndpointSubset {
+  addresses?: EndpointAddress[];
+  notReadyAddresses?: EndpointAddress[];
+  ports?: CoreEndpointPort[];
+}
+
+export interface Endpoints extends KObject {
+  subsets?: EndpointSubset[];
+}
+
 // ---- discovery.k8s.io/v1 ----
 
 export interface Endpoint {
@@ -239,7 +276,7 @@ export interface Endpoint {
   hostname?: string;
   nodeName?: string;
   zone?: string;
-  targetRef?: { kind: "Pod"; namespace: string; name: string; uid?: string };
+  targetRef?: ObjectReference;
 }
 
 export interface EndpointPort {

@@ -7,6 +7,8 @@ import { labelKeyProblems, labelValueProblems } from "./selectors.ts";
 import type {
   Container,
   Deployment,
+  EndpointAddress,
+  Endpoints,
   EndpointSlice,
   IPBlock,
   KObject,
@@ -465,6 +467,95 @@ export function validateEndpointSlice(s: EndpointSlice, old?: EndpointSlice): Fi
     names.add(n);
     if (p.port !== undefined) e.port(`${f}.port`, p.port);
     e.protocol(`${f}.protocol`, p.protocol);
+  });
+  return e.list;
+}
+
+// ---- Endpoints ----
+
+const IP_FORMAT = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+
+/**
+ * Kubernetes refuses endpoint addresses that cannot mean a remote backend: unspecified,
+ * loopback, link-local unicast and link-local multicast (net.IP's predicates, IPv4-mapped
+ * IPv6 addresses included).
+ */
+export function specialIPProblems(ip: string): string[] {
+  let a = ip.toLowerCase();
+  const mapped = a.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/);
+  if (mapped) a = mapped[1]!;
+  const p: string[] = [];
+  if (isIPv4(a)) {
+    const [o1, o2, o3] = a.split(".").map(Number) as [number, number, number];
+    if (a === "0.0.0.0") p.push(`may not be unspecified (${ip})`);
+    if (o1 === 127) p.push("may not be in the loopback range (127.0.0.0/8, ::1/128)");
+    if (o1 === 169 && o2 === 254) p.push("may not be in the link-local range (169.254.0.0/16, fe80::/10)");
+    if (o1 === 224 && o2 === 0 && o3 === 0) p.push("may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
+    return p;
+  }
+  const first = parseInt(expandIPv6(a)[0]!, 16);
+  if (/^(0+:){7}0+$/.test(expandIPv6(a).join(":"))) p.push(`may not be unspecified (${ip})`);
+  if (/^(0+:){7}0*1$/.test(expandIPv6(a).join(":"))) p.push("may not be in the loopback range (127.0.0.0/8, ::1/128)");
+  if ((first & 0xffc0) === 0xfe80) p.push("may not be in the link-local range (169.254.0.0/16, fe80::/10)");
+  if ((first & 0xff0f) === 0xff02) p.push("may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
+  return p;
+}
+
+/** The eight groups of an IPv6 address. */
+function expandIPv6(a: string): string[] {
+  const [head, tail] = a.includes("::") ? a.split("::") : [a, undefined];
+  const h = head ? head.split(":") : [];
+  if (tail === undefined) return h;
+  const t = tail ? tail.split(":") : [];
+  return [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+}
+
+function validateEndpointAddress(e: Errs, f: string, addr: EndpointAddress): void {
+  if (!isObj(addr)) return e.add(fieldErr.invalid(f, addr, "must be an object"));
+  const ip = typeof addr.ip === "string" ? addr.ip : "";
+  if (!isIP(ip)) e.add(fieldErr.invalid(`${f}.ip`, ip, IP_FORMAT));
+  if (addr.hostname) e.name(`${f}.hostname`, addr.hostname, dns1123Label);
+  if (addr.nodeName !== undefined && addr.nodeName !== null) e.name(`${f}.nodeName`, addr.nodeName, dns1123Subdomain);
+  if (isIP(ip)) for (const p of specialIPProblems(ip)) e.add(fieldErr.invalid(`${f}.ip`, ip, p));
+}
+
+/**
+ * Kubernetes' ValidateEndpoints: each subset has an address (ready or not); addresses are IPs
+ * that can be a backend; with several ports each is named (DNS-1123 label); ports are 1-65535
+ * with a known protocol. Like Kubernetes, duplicate port names are not checked here.
+ */
+export function validateEndpoints(ep: Endpoints): FieldError[] {
+  const e = new Errs();
+  if (ep.subsets === undefined || ep.subsets === null) return e.list;
+  if (!Array.isArray(ep.subsets)) return [fieldErr.invalid("subsets", ep.subsets, "must be a list of subsets")];
+  ep.subsets.forEach((ss, i) => {
+    const f = `subsets[${i}]`;
+    if (!isObj(ss)) return e.add(fieldErr.invalid(f, ss, "must be an object"));
+    const list = (k: "addresses" | "notReadyAddresses" | "ports"): unknown[] => {
+      const v = ss[k];
+      if (v === undefined || v === null) return [];
+      if (!Array.isArray(v)) {
+        e.add(fieldErr.invalid(`${f}.${k}`, v, "must be a list"));
+        return [];
+      }
+      return v;
+    };
+    const addresses = list("addresses");
+    const notReady = list("notReadyAddresses");
+    const ports = list("ports");
+    if (addresses.length === 0 && notReady.length === 0) e.add(fieldErr.required(f, "must specify `addresses` or `notReadyAddresses`"));
+    addresses.forEach((a, j) => validateEndpointAddress(e, `${f}.addresses[${j}]`, a as EndpointAddress));
+    notReady.forEach((a, j) => validateEndpointAddress(e, `${f}.notReadyAddresses[${j}]`, a as EndpointAddress));
+    ports.forEach((p, j) => {
+      const pf = `${f}.ports[${j}]`;
+      if (!isObj(p)) return e.add(fieldErr.invalid(pf, p, "must be an object"));
+      const port = p as { name?: string; port?: unknown; protocol?: unknown; appProtocol?: string };
+      if (ports.length > 1 && !port.name) e.add(fieldErr.required(`${pf}.name`));
+      else if (port.name) e.name(`${pf}.name`, port.name, dns1123Label);
+      e.port(`${pf}.port`, port.port);
+      e.protocol(`${pf}.protocol`, port.protocol);
+      if (port.appProtocol !== undefined) for (const pr of labelKeyProblems(port.appProtocol)) e.add(fieldErr.invalid(`${pf}.appProtocol`, port.appProtocol, pr));
+    });
   });
   return e.list;
 }

@@ -1,11 +1,11 @@
 // `podnet describe KIND [NAME...] [-l SELECTOR] [-A|-n NS]`: a readable page per object.
 import { isApiError, resourcePath } from "../apiserver/client.ts";
-import type { Deployment, EndpointSlice, KObject, Namespace, NetworkPolicy, Node, Pod, ReplicaSet, Service } from "../apiserver/types.ts";
+import type { Deployment, Endpoints, EndpointSlice, KObject, Namespace, NetworkPolicy, Node, Pod, ReplicaSet, Service } from "../apiserver/types.ts";
 import { COMMON_HELP, COMMON_OPTIONS, verbMain, stringFlag, type Connection } from "./flags.ts";
 import { KIND_LIST } from "./get.ts";
 import { parseKindArgs, UsageError, type KindInfo } from "./kinds.ts";
 import { byNamespaceAndName } from "./printers/output.ts";
-import { describeDeployment, describeEndpointSlice, describeNamespace, describeNetworkPolicy, describeNode, describePod, describeReplicaSet, describeService } from "./printers/describe.ts";
+import { describeDeployment, describeEndpoints, describeEndpointSlice, describeNamespace, describeNetworkPolicy, describeNode, describePod, describeReplicaSet, describeService } from "./printers/describe.ts";
 
 const OPTIONS = {
   ...COMMON_OPTIONS,
@@ -77,6 +77,8 @@ async function describeOne(conn: Connection, kind: KindInfo, o: KObject): Promis
       const pods = await conn.api.list<Pod>(resourcePath("pods"), { fieldSelector: `spec.nodeName=${o.metadata.name}` });
       return describeNode(o as Node, pods.items);
     }
+    case "endpoints":
+      return describeEndpoints(o as Endpoints);
     case "endpointslices":
       return describeEndpointSlice(o as EndpointSlice);
     case "deployments":

@@ -18,6 +18,7 @@ export const KINDS: KindInfo[] = [
   { resource: "services", kind: "Service", singular: "service", group: "", version: "v1", namespaced: true, shortNames: ["svc"] },
   { resource: "nodes", kind: "Node", singular: "node", group: "", version: "v1", namespaced: false, shortNames: ["no"] },
   { resource: "namespaces", kind: "Namespace", singular: "namespace", group: "", version: "v1", namespaced: false, shortNames: ["ns"] },
+  { resource: "endpoints", kind: "Endpoints", singular: "endpoints", group: "", version: "v1", namespaced: true, shortNames: ["ep"] },
   { resource: "endpointslices", kind: "EndpointSlice", singular: "endpointslice", group: "discovery.k8s.io", version: "v1", namespaced: true, shortNames: [] },
   { resource: "deployments", kind: "Deployment", singular: "deployment", group: "apps", version: "v1", namespaced: true, shortNames: ["deploy"] },
   { resource: "replicasets", kind: "ReplicaSet", singular: "replicaset", group: "apps", version: "v1", namespaced: true, shortNames: ["rs"] },

@@ -1,6 +1,6 @@
 // The columns of `get` for each kind, with kubectl's headers and its way of filling them
 // (pod STATUS from container states, service EXTERNAL-IP and PORT(S), node ROLES...).
-import type { ContainerStatus, Deployment, EndpointSlice, KObject, LabelSelector, Namespace, NetworkPolicy, Node, Pod, PodTemplateSpec, ReplicaSet, Service } from "../../apiserver/types.ts";
+import type { ContainerStatus, Deployment, Endpoints, EndpointSlice, KObject, LabelSelector, Namespace, NetworkPolicy, Node, Pod, PodTemplateSpec, ReplicaSet, Service } from "../../apiserver/types.ts";
 import type { ResourceKind } from "../../apiserver/client.ts";
 import { age } from "./table.ts";
 
@@ -187,6 +187,41 @@ const nodes: Columns<Node> = {
   },
 };
 
+// ---- endpoints ----
+
+/**
+ * kubectl's formatEndpoints: "ip:port" for every ready address and port, subset by subset, the
+ * first three shown and "+ N more..." after them; bare IPs for a subset without ports; "<none>"
+ * without subsets (and nothing at all when the subsets hold only not-ready addresses).
+ */
+export function formatEndpoints(ep: Endpoints, max = 3): string {
+  const subsets = ep.subsets ?? [];
+  if (subsets.length === 0) return NONE;
+  const list: string[] = [];
+  let count = 0;
+  const add = (s: string) => {
+    count++;
+    if (list.length < max) list.push(s);
+  };
+  for (const ss of subsets) {
+    const addrs = ss.addresses ?? [];
+    if ((ss.ports ?? []).length === 0) {
+      for (const a of addrs) add(a.ip);
+      continue;
+    }
+    for (const p of ss.ports ?? []) for (const a of addrs) add(a.ip.includes(":") ? `[${a.ip}]:${p.port}` : `${a.ip}:${p.port}`);
+  }
+  const shown = list.join(",");
+  return count > max ? `${shown} + ${count - max} more...` : shown;
+}
+
+const endpoints: Columns<Endpoints> = {
+  header: ["ENDPOINTS", "AGE"],
+  wideHeader: [],
+  cells: (ep, now) => [formatEndpoints(ep), age(ep.metadata.creationTimestamp, now)],
+  wideCells: () => [],
+};
+
 // ---- endpointslices ----
 
 export function sliceEndpoints(slice: EndpointSlice, max = 3): string {
@@ -258,6 +293,7 @@ export const COLUMNS: Record<ResourceKind, Columns> = {
   pods: pods as Columns,
   services: services as Columns,
   nodes: nodes as Columns,
+  endpoints: endpoints as Columns,
   endpointslices: endpointslices as Columns,
   deployments: deployments as Columns,
   replicasets: replicasets as Columns,

@@ -6,6 +6,7 @@ import type {
   ContainerState,
   ContainerStatus,
   Deployment,
+  Endpoints,
   EndpointSlice,
   KObject,
   LabelSelector,
@@ -304,6 +305,27 @@ export function describeNode(node: Node, pods: Pod[], now = Date.now()): string 
     w.line(1, "Namespace", "Name", "IP", "Age");
     w.line(1, "---------", "----", "--", "---");
     for (const p of running) w.line(1, p.metadata.namespace ?? "", p.metadata.name ?? "", p.status?.podIP || NONE, age(p.metadata.creationTimestamp, now));
+  }
+  return w.toString();
+}
+
+// ---- endpoints ----
+
+/** kubectl's Endpoints page: per subset its ready and not-ready IPs and its ports, a blank line after each. */
+export function describeEndpoints(ep: Endpoints): string {
+  const w = new DescribeWriter();
+  meta(w, ep, { namespace: true });
+  w.line(0, "Subsets:");
+  for (const ss of ep.subsets ?? []) {
+    w.line(1, "Addresses:", (ss.addresses ?? []).map((a) => a.ip).join(",") || NONE);
+    w.line(1, "NotReadyAddresses:", (ss.notReadyAddresses ?? []).map((a) => a.ip).join(",") || NONE);
+    if ((ss.ports ?? []).length) {
+      w.line(1, "Ports:");
+      w.line(2, "Name", "Port", "Protocol");
+      w.line(2, "----", "----", "--------");
+      for (const p of ss.ports ?? []) w.line(2, p.name || "<unset>", String(p.port), p.protocol ?? "");
+    }
+    w.line(0, "");
   }
   return w.toString();
 }

@@ -4,8 +4,9 @@ import { resourcePath, type ApiClient } from "../../apiserver/client.ts";
 import type { Endpoint, EndpointSlice, Pod, Service } from "../../apiserver/types.ts";
 import { eventually, runningPod, setPodStatus, startTestServer } from "./helpers.ts";
 
+// This controller's slices only: once a selector is removed, the Endpoints it leaves are mirrored (as upstream).
 const slicesOf = async (client: ApiClient, svc: string, ns = "default") =>
-  (await client.list<EndpointSlice>(resourcePath("endpointslices", ns), { labelSelector: `kubernetes.io/service-name=${svc}` })).items;
+  (await client.list<EndpointSlice>(resourcePath("endpointslices", ns), { labelSelector: `kubernetes.io/service-name=${svc},endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io` })).items;
 const endpointsOf = async (client: ApiClient, svc: string) => (await slicesOf(client, svc)).flatMap((s) => s.endpoints);
 const byName = (eps: Endpoint[]) => Object.fromEntries(eps.map((e) => [e.targetRef!.name, e]));
 

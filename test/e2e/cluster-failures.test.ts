@@ -57,7 +57,7 @@ const svc = (name: string, selector: Record<string, string>, extra: Partial<Serv
 async function endpointReadiness(c: TestCluster, ns: string, service: string): Promise<Record<string, boolean | undefined>> {
   const out: Record<string, boolean | undefined> = {};
   const eps = (await slicesOf(c, ns, service)).flatMap((s) => s.endpoints ?? []);
-  for (const e of eps.sort((a, b) => a.targetRef!.name.localeCompare(b.targetRef!.name))) out[e.targetRef!.name] = e.conditions.ready;
+  for (const e of eps.sort((a, b) => (a.targetRef!.name ?? "").localeCompare(b.targetRef!.name ?? ""))) out[e.targetRef!.name ?? ""] = e.conditions.ready;
   return out;
 }
 

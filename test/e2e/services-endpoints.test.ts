@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { resourcePath } from "../../apiserver/client.ts";
-import type { Container, Deployment, Service } from "../../apiserver/types.ts";
+import type { Container, Deployment, Endpoints, Service } from "../../apiserver/types.ts";
 import { execInPod } from "../../cluster/probe.ts";
 import { eventually, useCluster } from "../helpers/cluster.ts";
-import { deploymentManifest, listPods, netexecContainer, podManifest, readyPods, testNamespace } from "./cluster-helpers.ts";
+import { deploymentManifest, listPods, netexecContainer, podManifest, readyPods, slicesOf, testNamespace } from "./cluster-helpers.ts";
 import { createDeployment, createPod, createService, expectAnswers, externalDial, nodeDial, podDial, readyEndpoints, readyPodNames } from "./services-helpers.ts";
 
 const test = anyTest as TestFn;
@@ -313,4 +313,38 @@ test("the kubernetes Service reaches the API server from a pod over HTTPS, by it
   const list = JSON.parse(r.stdout) as { kind: string; items: { metadata: { name: string } }[] };
   t.is(list.kind, "PodList");
   t.deepEqual(list.items.map((p) => p.metadata.name), ["client"]);
+});
+
+test("a Service without a selector serves the pod its hand-written Endpoints name, through the mirrored EndpointSlice", async (t) => {
+  const c = cluster();
+  const ns = await testNamespace(t, c, "manual");
+  // The backends carry labels no Service selects: only the Endpoints tie them to the Service.
+  await createPod(c, ns, podManifest("backend-a", { containers: [netexecContainer()] }, { role: "backend" }));
+  await createPod(c, ns, podManifest("backend-b", { containers: [netexecContainer()] }, { role: "backend" }));
+  await createPod(c, ns, podManifest("client", { containers: [netexecContainer()] }, { role: "client" }));
+  const svc = await createService(c, ns, { metadata: { name: "manual" }, spec: { ports: [{ name: "http", port: 80, targetPort: 8080 }] } });
+  const backends = Object.fromEntries((await readyPods(c, ns, "role=backend", 2)).map((p) => [p.metadata.name!, p.status!.podIP!]));
+  await readyPods(c, ns, "role=client", 1);
+  const endpoints = (name: string): Endpoints => ({
+    apiVersion: "v1",
+    kind: "Endpoints",
+    metadata: { name: "manual", namespace: ns },
+    subsets: [{ addresses: [{ ip: backends[name]!, targetRef: { kind: "Pod", namespace: ns, name } }], ports: [{ name: "http", port: 8080, protocol: "TCP" }] }],
+  });
+  await c.api.create(resourcePath("endpoints", ns), endpoints("backend-a"));
+  // (eventually waits for anything but undefined)
+  const mirrored = async (ip: string) => {
+    const slices = await slicesOf(c, ns, "manual");
+    const ok = slices.length === 1 && slices[0]!.metadata.labels?.["endpointslice.kubernetes.io/managed-by"] === "endpointslicemirroring-controller.k8s.io" && slices[0]!.endpoints.map((e) => e.addresses[0]).join() === ip;
+    return ok || undefined;
+  };
+  await eventually("the mirrored slice", () => mirrored(backends["backend-a"]!), 30_000);
+  await expectAnswers("the hand-made endpoint through the ClusterIP", () => podDial(c, ns, "client", { protocol: "http", host: svc.spec.clusterIP!, port: 80, tries: 5 }), ["backend-a"], { settle: true });
+
+  // Rewriting the Endpoints moves the Service to the other pod.
+  const cur = await c.api.get<Endpoints>(resourcePath("endpoints", ns, "manual"));
+  await c.api.update(resourcePath("endpoints", ns, "manual"), { ...endpoints("backend-b"), metadata: { ...cur.metadata } });
+  await eventually("the mirror follows", () => mirrored(backends["backend-b"]!), 30_000);
+  const answers = await expectAnswers("the rewritten endpoint", () => podDial(c, ns, "client", { protocol: "http", host: svc.spec.clusterIP!, port: 80, tries: 5 }), ["backend-b"], { settle: true });
+  t.deepEqual([...answers], ["backend-b"]);
 });

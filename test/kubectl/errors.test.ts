@@ -84,9 +84,9 @@ test("unknown kinds, bad files, bad flags and an unreachable server are clear on
   const cli = await startCli(t);
   const cases: [string[], RegExp | string][] = [
     [["get", "foo"], 'error: the server doesn\'t have a resource type "foo"\n'],
-    [["get", "ep"], 'error: the server doesn\'t have a resource type "ep"\n'],
+    [["get", "cm"], 'error: the server doesn\'t have a resource type "cm"\n'],
     [["describe", "widgets", "x"], 'error: the server doesn\'t have a resource type "widgets"\n'],
-    [["get"], /^error: you must specify the type of resource to get; one of: pods \(po\), services \(svc\), nodes \(no\), namespaces \(ns\), endpointslices, deployments \(deploy\), replicasets \(rs\), networkpolicies \(netpol\)\n$/],
+    [["get"], /^error: you must specify the type of resource to get; one of: pods \(po\), services \(svc\), nodes \(no\), namespaces \(ns\), endpoints \(ep\), endpointslices, deployments \(deploy\), replicasets \(rs\), networkpolicies \(netpol\)\n$/],
     [["get", "pods", "--bogus"], "error: unknown flag: --bogus\n"],
     [["get", "pods", "-o", "table"], /^error: unable to match a printer suitable for the output format "table"/],
     [["get", "pods", "x", "-A"], "error: a resource cannot be retrieved by name across all namespaces\n"],

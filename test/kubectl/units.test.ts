@@ -77,7 +77,8 @@ test("kind names: plural, singular, short, Kind and group-qualified forms; unkno
   for (const n of ["rs", "replicaset", "replicasets.apps"]) t.is(resolveKind(n).resource, "replicasets", n);
   const e = t.throws(() => resolveKind("foo"), { instanceOf: UnknownKindError });
   t.is(formatError(e), `error: the server doesn't have a resource type "foo"`);
-  t.throws(() => resolveKind("ep"), { instanceOf: UnknownKindError }, "Endpoints are not served: ep is not a short name of endpointslices");
+  t.is(resolveKind("ep").resource, "endpoints", "ep is Endpoints, not endpointslices");
+  t.throws(() => resolveKind("cm"), { instanceOf: UnknownKindError }, "ConfigMaps are not served");
   t.throws(() => resolveKind("deployments.discovery.k8s.io"), { instanceOf: UnknownKindError });
 
   t.deepEqual(
