@@ -18,6 +18,7 @@ import type { CoreEndpointPort, EndpointAddress, Endpoints, EndpointSlice, Endpo
 import { canonicalJSON, deepEqual } from "../util.ts";
 import { CONTROLLER_NAME, LABEL_HEADLESS, LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
 import { keyOf, splitKey, WorkQueue } from "./queue.ts";
+import { SlicesByService } from "./slice-index.ts";
 
 export const MAX_ENDPOINTS = 1000;
 export const ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity";
@@ -28,6 +29,7 @@ const hasSelector = (svc: Service) => Object.keys(svc.spec?.selector ?? {}).leng
 
 export class EndpointsController {
   private readonly queue: WorkQueue;
+  private readonly slices: SlicesByService;
   private unsubscribe?: () => void;
 
   constructor(
@@ -35,10 +37,12 @@ export class EndpointsController {
     private readonly storage: Storage,
   ) {
     this.queue = new WorkQueue("endpoints-controller", (key) => this.sync(key));
+    this.slices = new SlicesByService(registry);
   }
 
   start(): void {
     this.unsubscribe = this.storage.subscribe((ev) => this.onEvent(ev));
+    this.slices.load();
     for (const s of this.registry.list<Service>("services")) this.queue.add(keyOf(s.obj.metadata.namespace, s.obj.metadata.name));
     // Endpoints whose Service went while the server was down are removed now.
     for (const e of this.registry.list<Endpoints>("endpoints")) {
@@ -52,6 +56,7 @@ export class EndpointsController {
   }
 
   private onEvent(ev: StorageEvent): void {
+    this.slices.onEvent(ev);
     const o = ev.object.obj;
     switch (ev.resource) {
       case "services":
@@ -80,10 +85,9 @@ export class EndpointsController {
     }
     if (svc.spec.type === "ExternalName" || !hasSelector(svc)) return;
 
-    const slices = this.registry
-      .list<EndpointSlice>("endpointslices", ns)
+    const slices = this.slices
+      .get(ns, name!, CONTROLLER_NAME)
       .map((s) => s.obj)
-      .filter((s) => s.metadata.labels?.[LABEL_SERVICE_NAME] === name && s.metadata.labels?.[LABEL_MANAGED_BY] === CONTROLLER_NAME)
       .filter((s) => !s.metadata.ownerReferences?.some((r) => r.kind === "Service" && r.uid !== svc.metadata.uid));
     const portless = (svc.spec.ports ?? []).length === 0 && svc.spec.clusterIP === "None";
     const subsets = repackSubsets(subsetsFromSlices(slices, portless));

@@ -20,6 +20,7 @@ import { ANNOTATION_LEADER } from "./endpoints.ts";
 import { LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
 import { ownerRefTo } from "./podutil.ts";
 import { keyOf, splitKey, WorkQueue } from "./queue.ts";
+import { SlicesByService } from "./slice-index.ts";
 
 export const MIRRORING_CONTROLLER_NAME = "endpointslicemirroring-controller.k8s.io";
 export const LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror";
@@ -39,6 +40,7 @@ interface Desired {
 
 export class EndpointSliceMirroringController {
   private readonly queue: WorkQueue;
+  private readonly slices: SlicesByService;
   private unsubscribe?: () => void;
   private writing = false;
 
@@ -47,10 +49,12 @@ export class EndpointSliceMirroringController {
     private readonly storage: Storage,
   ) {
     this.queue = new WorkQueue("endpointslicemirroring-controller", (key) => this.sync(key));
+    this.slices = new SlicesByService(registry);
   }
 
   start(): void {
     this.unsubscribe = this.storage.subscribe((ev) => this.onEvent(ev));
+    this.slices.load();
     for (const e of this.registry.list("endpoints")) this.queue.add(keyOf(e.obj.metadata.namespace, e.obj.metadata.name));
     // Mirrors whose Endpoints went while the server was down.
     for (const s of this.registry.list("endpointslices")) {
@@ -65,6 +69,7 @@ export class EndpointSliceMirroringController {
   }
 
   private onEvent(ev: StorageEvent): void {
+    this.slices.onEvent(ev);
     const o = ev.object.obj;
     const prev = ev.prev?.obj;
     const key = keyOf(o.metadata.namespace, o.metadata.name);
@@ -98,7 +103,7 @@ export class EndpointSliceMirroringController {
   }
 
   private mirrors(ns: string | undefined, name: string): StoredObject<EndpointSlice>[] {
-    return this.registry.list<EndpointSlice>("endpointslices", ns).filter((s) => mirrored(s.obj) && s.obj.metadata.labels?.[LABEL_SERVICE_NAME] === name);
+    return this.slices.get(ns, name, MIRRORING_CONTROLLER_NAME);
   }
 
   private deleteSlice(s: StoredObject<EndpointSlice>): void {
