@@ -25,7 +25,8 @@ export const ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity";
 /** Leader-election records kept in Endpoints by old components: never deleted. */
 export const ANNOTATION_LEADER = "control-plane.alpha.kubernetes.io/leader";
 
-const hasSelector = (svc: Service) => Object.keys(svc.spec?.selector ?? {}).length > 0;
+/** Whether the Service selects pods (else its Endpoints are the user's). */
+export const hasSelector = (svc: Service) => Object.keys(svc.spec?.selector ?? {}).length > 0;
 
 export class EndpointsController {
   private readonly queue: WorkQueue;

@@ -16,7 +16,7 @@ import type { Registry } from "../registry.ts";
 import type { Storage, StorageEvent, StoredObject } from "../storage.ts";
 import type { Endpoint, EndpointAddress, EndpointPort, Endpoints, EndpointSlice, KObject, Namespace, Service } from "../types.ts";
 import { canonicalJSON, deepEqual } from "../util.ts";
-import { ANNOTATION_LEADER } from "./endpoints.ts";
+import { ANNOTATION_LEADER, hasSelector } from "./endpoints.ts";
 import { LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
 import { ownerRefTo } from "./podutil.ts";
 import { keyOf, splitKey, WorkQueue } from "./queue.ts";
@@ -27,7 +27,6 @@ export const LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror";
 export const MAX_MIRRORED_PER_SUBSET = 1000;
 const NOT_COPIED = new Set(["endpoints.kubernetes.io/last-change-trigger-time", "kubectl.kubernetes.io/last-applied-configuration"]);
 
-const hasSelector = (svc: Service) => Object.keys(svc.spec?.selector ?? {}).length > 0;
 const shouldMirror = (ep: KObject | undefined) =>
   !!ep && ep.metadata.labels?.[LABEL_SKIP_MIRROR] !== "true" && ep.metadata.annotations?.[ANNOTATION_LEADER] === undefined;
 const mirrored = (s: KObject | undefined) => s?.metadata.labels?.[LABEL_MANAGED_BY] === MIRRORING_CONTROLLER_NAME;
