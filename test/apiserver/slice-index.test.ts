@@ -3,7 +3,6 @@
 import test from "ava";
 import { resourcePath } from "../../apiserver/client.ts";
 import { SlicesByService } from "../../apiserver/controllers/slice-index.ts";
-import type { StorageEvent } from "../../apiserver/storage.ts";
 import type { EndpointSlice } from "../../apiserver/types.ts";
 import { startTestServer } from "./helpers.ts";
 
@@ -32,10 +31,10 @@ test("slices are found by namespace, Service and manager, and follow relabels an
   const prevB = server.registry.get<EndpointSlice>("endpointslices", "default", "web-b");
   const moved = { ...prevB.obj, metadata: { ...prevB.obj.metadata, labels: { ...prevB.obj.metadata.labels, "kubernetes.io/service-name": "db" } } };
   await client.update(resourcePath("endpointslices", "default", "web-b"), moved);
-  idx.onEvent({ type: "MODIFIED", resource: "endpointslices", object: server.registry.get("endpointslices", "default", "web-b"), prev: prevB } as StorageEvent);
+  idx.onEvent({ type: "MODIFIED", resource: "endpointslices", rv: 0, object: server.registry.get("endpointslices", "default", "web-b"), prev: prevB });
   const gone = server.registry.get("endpointslices", "default", "web-a");
   await client.delete(resourcePath("endpointslices", "default", "web-a"));
-  idx.onEvent({ type: "DELETED", resource: "endpointslices", object: gone } as StorageEvent);
+  idx.onEvent({ type: "DELETED", resource: "endpointslices", rv: 0, object: gone });
   t.deepEqual(names("web", "x"), []);
   t.deepEqual(names("db", "x"), ["db-a", "web-b"]);
 });
