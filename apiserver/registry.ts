@@ -440,57 +440,48 @@ export class Registry {
    * address there is no endpoint, and a slice left from an earlier start is removed.
    */
   reconcileKubernetesEndpoints(address: string | undefined, port: number): void {
-    this.reconcileKubernetesEndpointsObject(address, port);
-    const cur = this.tryGet<EndpointSlice>("endpointslices", "default", "kubernetes");
-    if (!address) {
-      if (cur) this.delete("endpointslices", "default", "kubernetes");
-      return;
-    }
-    const want = {
-      apiVersion: "discovery.k8s.io/v1",
-      kind: "EndpointSlice",
-      metadata: { name: "kubernetes", namespace: "default", labels: { "kubernetes.io/service-name": "kubernetes" } },
-      addressType: isIPv6(address) ? "IPv6" : "IPv4",
-      endpoints: [{ addresses: [address], conditions: { ready: true } }],
-      ports: [{ name: "https", port, protocol: "TCP" }],
-    };
-    if (cur && cur.obj.addressType !== want.addressType) {
+    const https = { name: "https", port, protocol: "TCP" as const };
+    // kube-apiserver keeps the Endpoints next to the slice, labelled skip-mirror so that the
+    // mirroring controller leaves it to the slice.
+    const endpoints: Endpoints | undefined = address
+      ? {
+          apiVersion: "v1",
+          kind: "Endpoints",
+          metadata: { name: "kubernetes", namespace: "default", labels: { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+          subsets: [{ addresses: [{ ip: address }], ports: [https] }],
+        }
+      : undefined;
+    this.keepDefaultObject("endpoints", endpoints, (cur, want) => !deepEqual(cur.subsets, want.subsets) || !deepEqual(cur.metadata.labels, want.metadata.labels));
+    const slice: EndpointSlice | undefined = address
+      ? {
+          apiVersion: "discovery.k8s.io/v1",
+          kind: "EndpointSlice",
+          metadata: { name: "kubernetes", namespace: "default", labels: { "kubernetes.io/service-name": "kubernetes" } },
+          addressType: isIPv6(address) ? "IPv6" : "IPv4",
+          endpoints: [{ addresses: [address], conditions: { ready: true } }],
+          ports: [https],
+        }
+      : undefined;
+    this.keepDefaultObject(
+      "endpointslices",
+      slice,
+      (cur, want) => !deepEqual([cur.endpoints, cur.ports, cur.metadata.labels], [want.endpoints, want.ports, want.metadata.labels]),
       // addressType is immutable: another family means another slice.
-      this.delete("endpointslices", "default", "kubernetes");
-      this.create("endpointslices", "default", want);
-      return;
-    }
-    if (!cur) {
-      this.create("endpointslices", "default", want);
-      return;
-    }
-    const same = (o: EndpointSlice) => JSON.stringify([o.addressType, o.endpoints, o.ports, o.metadata.labels]);
-    if (same(cur.obj) !== same(want as EndpointSlice)) {
-      this.update("endpointslices", "default", "kubernetes", { ...want, metadata: { ...want.metadata, resourceVersion: cur.obj.metadata.resourceVersion } });
-    }
+      (cur, want) => cur.addressType !== want.addressType,
+    );
   }
 
   /**
-   * The `kubernetes` Endpoints, which kube-apiserver keeps next to the slice: one subset with the
-   * address, labelled skip-mirror so that the mirroring controller leaves it to the slice above.
+   * Keeps default/kubernetes of `resource` equal to `want`: created, updated when `differs`,
+   * deleted and created again when `replace` says an immutable field changed, deleted when
+   * `want` is undefined.
    */
-  private reconcileKubernetesEndpointsObject(address: string | undefined, port: number): void {
-    const cur = this.tryGet<Endpoints>("endpoints", "default", "kubernetes");
-    if (!address) {
-      if (cur) this.delete("endpoints", "default", "kubernetes");
-      return;
-    }
-    const want: Endpoints = {
-      apiVersion: "v1",
-      kind: "Endpoints",
-      metadata: { name: "kubernetes", namespace: "default", labels: { "endpointslice.kubernetes.io/skip-mirror": "true" } },
-      subsets: [{ addresses: [{ ip: address }], ports: [{ name: "https", port, protocol: "TCP" }] }],
-    };
-    if (!cur) {
-      this.create("endpoints", "default", want);
-    } else if (!deepEqual(cur.obj.subsets, want.subsets) || !deepEqual(cur.obj.metadata.labels, want.metadata.labels)) {
-      this.update("endpoints", "default", "kubernetes", { ...want, metadata: { ...want.metadata, resourceVersion: cur.obj.metadata.resourceVersion } });
-    }
+  private keepDefaultObject<T extends KObject>(resource: string, want: T | undefined, differs: (cur: T, want: T) => boolean, replace?: (cur: T, want: T) => boolean): void {
+    const cur = this.tryGet<T>(resource, "default", "kubernetes")?.obj;
+    if (cur && (!want || replace?.(cur, want))) this.delete(resource, "default", "kubernetes");
+    if (!want) return;
+    if (!cur || replace?.(cur, want)) this.create(resource, "default", want);
+    else if (differs(cur, want)) this.update(resource, "default", "kubernetes", { ...want, metadata: { ...want.metadata, resourceVersion: cur.metadata.resourceVersion } });
   }
 
   /** Ensures the namespaces and the `kubernetes` Service every cluster has. */
