@@ -12,6 +12,7 @@ import { GarbageCollector } from "./controllers/garbagecollector.ts";
 import { NodeLifecycleController } from "./controllers/nodelifecycle.ts";
 import { ReplicaSetController } from "./controllers/replicaset.ts";
 import { Scheduler } from "./controllers/scheduler.ts";
+import { SlicesByService } from "./controllers/slice-index.ts";
 import { makeHandler } from "./http.ts";
 import { Registry } from "./registry.ts";
 import { SqliteStorage, type Storage } from "./storage.ts";
@@ -125,12 +126,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
 
   const controllers: { start(): void; stop(): void }[] = [];
   if (opts.controllers !== false) {
+    const slicesByService = new SlicesByService(registry, storage);
     controllers.push(
       new GarbageCollector(registry, storage),
       new Scheduler(registry, storage, opts.schedulerRetryMs),
       new EndpointSliceController(registry, storage, opts.maxEndpointsPerSlice ?? 100),
-      new EndpointsController(registry, storage),
-      new EndpointSliceMirroringController(registry, storage),
+      slicesByService,
+      new EndpointsController(registry, storage, slicesByService),
+      new EndpointSliceMirroringController(registry, storage, slicesByService),
       new NodeLifecycleController(registry, storage, (opts.nodeMonitorGracePeriodSeconds ?? DEFAULTS.nodeMonitorGracePeriodSeconds) * 1000),
       new ReplicaSetController(registry, storage),
       new DeploymentController(registry, storage),

@@ -18,7 +18,7 @@ import type { CoreEndpointPort, EndpointAddress, Endpoints, EndpointSlice, Endpo
 import { canonicalJSON, deepEqual } from "../util.ts";
 import { CONTROLLER_NAME, LABEL_HEADLESS, LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
 import { keyOf, splitKey, WorkQueue } from "./queue.ts";
-import { SlicesByService } from "./slice-index.ts";
+import type { SlicesByService } from "./slice-index.ts";
 
 export const MAX_ENDPOINTS = 1000;
 export const ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity";
@@ -30,20 +30,19 @@ export const hasSelector = (svc: Service) => Object.keys(svc.spec?.selector ?? {
 
 export class EndpointsController {
   private readonly queue: WorkQueue;
-  private readonly slices: SlicesByService;
   private unsubscribe?: () => void;
 
   constructor(
     private readonly registry: Registry,
     private readonly storage: Storage,
+    /** Shared with the other controller that reads slices by Service; started before this one. */
+    private readonly slices: SlicesByService,
   ) {
     this.queue = new WorkQueue("endpoints-controller", (key) => this.sync(key));
-    this.slices = new SlicesByService(registry);
   }
 
   start(): void {
     this.unsubscribe = this.storage.subscribe((ev) => this.onEvent(ev));
-    this.slices.load();
     for (const s of this.registry.list<Service>("services")) this.queue.add(keyOf(s.obj.metadata.namespace, s.obj.metadata.name));
     // Endpoints whose Service went while the server was down are removed now.
     for (const e of this.registry.list<Endpoints>("endpoints")) {
@@ -57,7 +56,6 @@ export class EndpointsController {
   }
 
   private onEvent(ev: StorageEvent): void {
-    this.slices.onEvent(ev);
     const o = ev.object.obj;
     switch (ev.resource) {
       case "services":

@@ -20,7 +20,7 @@ import { ANNOTATION_LEADER, hasSelector } from "./endpoints.ts";
 import { LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
 import { ownerRefTo } from "./podutil.ts";
 import { keyOf, splitKey, WorkQueue } from "./queue.ts";
-import { SlicesByService } from "./slice-index.ts";
+import type { SlicesByService } from "./slice-index.ts";
 
 export const MIRRORING_CONTROLLER_NAME = "endpointslicemirroring-controller.k8s.io";
 export const LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror";
@@ -39,21 +39,20 @@ interface Desired {
 
 export class EndpointSliceMirroringController {
   private readonly queue: WorkQueue;
-  private readonly slices: SlicesByService;
   private unsubscribe?: () => void;
   private writing = false;
 
   constructor(
     private readonly registry: Registry,
     private readonly storage: Storage,
+    /** Shared with the other controller that reads slices by Service; started before this one. */
+    private readonly slices: SlicesByService,
   ) {
     this.queue = new WorkQueue("endpointslicemirroring-controller", (key) => this.sync(key));
-    this.slices = new SlicesByService(registry);
   }
 
   start(): void {
     this.unsubscribe = this.storage.subscribe((ev) => this.onEvent(ev));
-    this.slices.load();
     for (const e of this.registry.list("endpoints")) this.queue.add(keyOf(e.obj.metadata.namespace, e.obj.metadata.name));
     // Mirrors whose Endpoints went while the server was down.
     for (const s of this.registry.list("endpointslices")) {
@@ -68,7 +67,6 @@ export class EndpointSliceMirroringController {
   }
 
   private onEvent(ev: StorageEvent): void {
-    this.slices.onEvent(ev);
     const o = ev.object.obj;
     const prev = ev.prev?.obj;
     const key = keyOf(o.metadata.namespace, o.metadata.name);

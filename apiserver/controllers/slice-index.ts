@@ -2,8 +2,10 @@
 // controller that manages them, kept current from storage events. The Endpoints and mirroring
 // controllers sync one Service at a time; looking its slices up here, instead of scanning the
 // namespace's, keeps 10,000 Services in one namespace from costing 10,000 x 10,000 reads.
+// One index serves both: the API server starts it before them, so its storage subscription runs
+// first and a controller's handler already sees the change it is told about.
 import type { Registry } from "../registry.ts";
-import type { StorageEvent, StoredObject } from "../storage.ts";
+import type { Storage, StorageEvent, StoredObject } from "../storage.ts";
 import type { EndpointSlice, KObject } from "../types.ts";
 import { LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from "./endpointslices.ts";
 
@@ -14,8 +16,22 @@ const groupOf = (s: KObject | undefined): string | undefined => {
 
 export class SlicesByService {
   private readonly groups = new Map<string, Set<string>>();
+  private unsubscribe?: () => void;
 
-  constructor(private readonly registry: Registry) {}
+  /** With `storage`, start() keeps the index current; without, the caller feeds onEvent(). */
+  constructor(
+    private readonly registry: Registry,
+    private readonly storage?: Storage,
+  ) {}
+
+  start(): void {
+    if (this.storage) this.unsubscribe = this.storage.subscribe((ev) => this.onEvent(ev));
+    this.load();
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
 
   /** Fills the index from the store; call before the first lookup. */
   load(): void {
