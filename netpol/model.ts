@@ -167,10 +167,15 @@ function blockPeer(cidr: string, except: string[] | undefined): PeerMatch | unde
 }
 
 function addressPeers(pods: Pod[]): PeerMatch[] {
-  const byFamily = new Map<Family, string[]>();
-  for (const p of pods) for (const a of podAddresses(p)) byFamily.set(a.family, [...(byFamily.get(a.family) ?? []), a.ip]);
+  const byFamily = new Map<Family, Set<string>>();
+  for (const p of pods) {
+    for (const a of podAddresses(p)) {
+      const set = byFamily.get(a.family) ?? new Set<string>();
+      byFamily.set(a.family, set.add(a.ip));
+    }
+  }
   const out: PeerMatch[] = [];
-  for (const [family, addresses] of byFamily) out.push({ kind: "addresses", family, addresses: [...new Set(addresses)].sort() });
+  for (const [family, addresses] of byFamily) out.push({ kind: "addresses", family, addresses: [...addresses].sort() });
   return out;
 }
 
